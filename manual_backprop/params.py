@@ -1,0 +1,133 @@
+"""Parameters as plain arrays: initialised from a seed, saved as ``.npz``.
+
+Layer ``l`` has ``W_l`` of shape ``(n_l, n_{l-1})``, the notes' ``W`` in
+``z_l = W_l x_l + b_l``.  Keras stores the transpose, a kernel of shape
+``(n_{l-1}, n_l)``; ``tf_reference`` transposes when it builds its layers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .errors import DTypeError, ShapeError, SpecError
+from .spec import NetworkSpec, write_atomic
+
+
+class LayerParams(NamedTuple):
+    """``W`` of shape ``(n_out, n_in)`` and ``b`` of shape ``(n_out,)``."""
+
+    W: Any
+    b: Any
+
+
+Params = tuple[LayerParams, ...]
+
+
+def init_params(spec: NetworkSpec, seed: int = 0) -> Params:
+    """Glorot-uniform weights and zero biases, as Keras's Dense defaults.
+
+    Each ``W_l`` is drawn from ``U(−r, r)`` with
+    ``r = √(6 / (n_{l-1} + n_l))``.  The draw uses numpy's PCG64 seeded with
+    ``seed``, so the numbers are not the ones Keras would draw; the
+    distribution is.
+    """
+    rng = np.random.default_rng(seed)
+    layers = []
+    for (n_out, n_in), _ in spec.layer_shapes():
+        limit = np.sqrt(6.0 / (n_in + n_out))
+        W = rng.uniform(-limit, limit, size=(n_out, n_in)).astype(spec.dtype)
+        b = np.zeros(n_out, dtype=spec.dtype)
+        layers.append(LayerParams(W, b))
+    return tuple(layers)
+
+
+def check_params(spec: NetworkSpec, params: Any, argument: str = "params") -> Params:
+    """Check that ``params`` fit ``spec``: count, shapes and dtype."""
+    try:
+        layers = tuple(params)
+    except TypeError as err:
+        raise ShapeError(
+            f"{argument} must be a sequence of (W, b) pairs, one per layer; "
+            f"received {type(params).__name__}."
+        ) from err
+
+    if len(layers) != spec.depth:
+        raise ShapeError(
+            f"{argument} has {len(layers)} layer(s) but the network has "
+            f"{spec.depth}; give one (W, b) pair per layer."
+        )
+
+    checked = []
+    shapes = spec.layer_shapes()
+    for layer, (pair, (w_shape, b_shape)) in enumerate(
+        zip(layers, shapes, strict=True), start=1
+    ):
+        W, b = pair
+        for name, array, shape in (("W", W, w_shape), ("b", b, b_shape)):
+            if tuple(array.shape) != shape:
+                hint = ""
+                if name == "W" and tuple(array.shape) == shape[::-1]:
+                    hint = (
+                        " It looks like a Keras kernel (n_in, n_out): "
+                        "pass its transpose."
+                    )
+                raise ShapeError(
+                    f"{argument}: layer {layer} {name} has shape "
+                    f"{tuple(array.shape)}; expected {shape}.{hint}"
+                )
+            if _dtype_name(array) != spec.dtype:
+                raise DTypeError(
+                    f"{argument}: layer {layer} {name} has dtype "
+                    f"{_dtype_name(array)} but the network is {spec.dtype}; "
+                    f"cast it with .astype('{spec.dtype}') or change the "
+                    "description's dtype."
+                )
+        checked.append(LayerParams(W, b))
+    return tuple(checked)
+
+
+def _dtype_name(array: Any) -> str:
+    dtype = array.dtype
+    return getattr(dtype, "name", str(dtype))
+
+
+def save_params(path: str | os.PathLike[str], params: Params) -> None:
+    """Save as ``.npz`` with keys ``W1, b1, W2, …``, atomically."""
+    arrays = {}
+    for layer, (W, b) in enumerate(params, start=1):
+        arrays[f"W{layer}"] = np.asarray(W)
+        arrays[f"b{layer}"] = np.asarray(b)
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
+def load_params(path: str | os.PathLike[str], spec: NetworkSpec) -> Params:
+    """Load an ``.npz`` written by :func:`save_params` (no pickle) and check it."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise SpecError(f"cannot read parameters from {str(path)!r}: {err}") from err
+
+    expected = [f"{k}{layer}" for layer in range(1, spec.depth + 1) for k in "Wb"]
+    missing = [key for key in expected if key not in arrays]
+    extra = sorted(set(arrays) - set(expected))
+    if missing or extra:
+        raise ShapeError(
+            f"parameters file {str(path)!r} does not fit the network "
+            f"({spec.depth} layer(s)): missing {missing or 'nothing'}, "
+            f"unexpected {extra or 'nothing'}."
+        )
+
+    pairs = [
+        (arrays[f"W{layer}"], arrays[f"b{layer}"])
+        for layer in range(1, spec.depth + 1)
+    ]
+    return check_params(spec, pairs, argument=str(path))

@@ -1,0 +1,407 @@
+"""The network description: a plain value shared by engine, reference and tests.
+
+A network of ``n`` dense layers maps an input of width ``n_0`` through
+widths ``n_1 … n_n``.  Layer ``l`` (numbered from 1, as in the notes) has
+``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l,)``.
+
+The description holds no arrays.  It saves to and loads from JSON::
+
+    {"widths": [64, 32, 10],
+     "activations": ["relu", "softmax"],
+     "loss": "categorical_crossentropy",
+     "dtype": "float32"}
+
+An activation with a parameter is written as an object, for example
+``{"name": "leaky_relu", "negative_slope": 0.3}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError
+
+ACTIVATIONS = (
+    "linear",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "softplus",
+    "softsign",
+    "silu",
+    "gelu",
+    "gelu_tanh",
+    "hard_sigmoid",
+    "exponential",
+    "softmax",
+)
+
+# Other spellings Keras accepts for the same function.
+ACTIVATION_ALIASES = {"swish": "silu"}
+
+LOSSES = (
+    "mean_squared_error",
+    "mean_absolute_error",
+    "huber",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+)
+
+LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
+
+CROSS_ENTROPIES = (
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+)
+
+DTYPES = ("float32", "float64")
+
+# Keras's defaults: keras.activations.leaky_relu has negative_slope=0.2,
+# while the keras.layers.LeakyReLU layer defaults to 0.3.  We follow the
+# function; pass 0.3 to match the layer.
+DEFAULT_NEGATIVE_SLOPE = 0.2
+DEFAULT_ELU_ALPHA = 1.0
+DEFAULT_HUBER_DELTA = 1.0
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One layer's activation: a name and, for two of them, a parameter.
+
+    ``negative_slope`` is used by ``leaky_relu`` only and ``alpha`` by
+    ``elu`` only; giving either to another activation is an error.
+    """
+
+    name: str
+    negative_slope: float = DEFAULT_NEGATIVE_SLOPE
+    alpha: float = DEFAULT_ELU_ALPHA
+
+    @classmethod
+    def parse(cls, value: Any, layer: int) -> Activation:
+        """Read a name or a ``{"name": …, <param>: …}`` object."""
+        if isinstance(value, Activation):
+            return value
+
+        if isinstance(value, str):
+            return cls(_known_activation(value, layer))
+
+        if not isinstance(value, Mapping) or "name" not in value:
+            raise SpecError(
+                f"activations[{layer - 1}] (layer {layer}) must be a name or "
+                f"an object with a 'name'; received {value!r}."
+            )
+
+        name = _known_activation(value["name"], layer)
+        params = {k: v for k, v in value.items() if k != "name"}
+        allowed = {"leaky_relu": {"negative_slope"}, "elu": {"alpha"}}
+        extra = set(params) - allowed.get(name, set())
+        if extra:
+            raise SpecError(
+                f"layer {layer}: activation {name!r} takes no parameter "
+                f"{sorted(extra)}; only leaky_relu takes 'negative_slope' "
+                "and only elu takes 'alpha'."
+            )
+
+        for key, number in params.items():
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise SpecError(
+                    f"layer {layer}: {name} parameter {key!r} must be a "
+                    f"number; received {number!r}."
+                )
+
+        return cls(name, **{k: float(v) for k, v in params.items()})
+
+    def to_json(self) -> str | dict[str, Any]:
+        if self.name == "leaky_relu" and (
+            self.negative_slope != DEFAULT_NEGATIVE_SLOPE
+        ):
+            return {"name": self.name, "negative_slope": self.negative_slope}
+        if self.name == "elu" and self.alpha != DEFAULT_ELU_ALPHA:
+            return {"name": self.name, "alpha": self.alpha}
+        return self.name
+
+    def __str__(self) -> str:
+        described = self.to_json()
+        if isinstance(described, str):
+            return described
+        params = ", ".join(f"{k}={v}" for k, v in described.items() if k != "name")
+        return f"{self.name}({params})"
+
+
+def _known_activation(name: Any, layer: int) -> str:
+    name = ACTIVATION_ALIASES.get(name, name)
+    if name not in ACTIVATIONS:
+        raise SpecError(
+            f"layer {layer}: unknown activation {name!r}. "
+            f"Known activations: {', '.join(ACTIVATIONS)} "
+            f"(and the aliases {', '.join(ACTIVATION_ALIASES)})."
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Widths, one activation per layer, a loss and a dtype.
+
+    Args:
+        widths: ``(n_0, n_1, …, n_n)``, the input width first.
+        activations: one per layer, as names or :class:`Activation`.
+        loss: a Keras loss name (see ``LOSSES``; ``mse``/``mae`` accepted).
+        dtype: ``"float32"`` or ``"float64"``; every array keeps it.
+        from_logits: as Keras's argument of that name: the cross-entropy
+            reads the network output as logits.
+        fused: where the last activation is sigmoid or softmax and the loss
+            a cross-entropy on probabilities, Keras does not take the log of
+            the activation's output: it finds the logits the activation
+            cached and applies the logits form of the loss to ``z_n``.
+            ``fused=True`` is that path (Keras's behaviour with its own
+            activations, eager or traced); ``fused=False`` is the literal
+            clipped-probability formula (what Keras does when the output
+            comes from a raw ``tf.nn`` op in eager mode).  Left as ``None``
+            it resolves to Keras's default: fused wherever it applies.
+        huber_delta: the Huber loss's ``delta``.
+    """
+
+    widths: tuple[int, ...]
+    activations: tuple[Activation, ...]
+    loss: str
+    dtype: str = "float32"
+    from_logits: bool = False
+    fused: bool | None = None
+    huber_delta: float = DEFAULT_HUBER_DELTA
+
+    def __post_init__(self) -> None:
+        widths = _check_widths(self.widths)
+        object.__setattr__(self, "widths", widths)
+
+        if isinstance(self.activations, str | Mapping):
+            raise SpecError(
+                "activations must be a list with one entry per layer; "
+                f"received the single value {self.activations!r}."
+            )
+        activations = tuple(
+            Activation.parse(a, layer)
+            for layer, a in enumerate(self.activations, start=1)
+        )
+        if len(activations) != len(widths) - 1:
+            raise SpecError(
+                f"widths {list(widths)} describe {len(widths) - 1} layer(s) "
+                f"but {len(activations)} activation(s) were given; give one "
+                "activation per layer (the input width has none)."
+            )
+        object.__setattr__(self, "activations", activations)
+
+        loss = LOSS_ALIASES.get(self.loss, self.loss)
+        if loss not in LOSSES:
+            raise SpecError(
+                f"unknown loss {self.loss!r}. Known losses: "
+                f"{', '.join(LOSSES)} (and the aliases "
+                f"{', '.join(LOSS_ALIASES)})."
+            )
+        object.__setattr__(self, "loss", loss)
+
+        if self.dtype not in DTYPES:
+            raise SpecError(
+                f"dtype must be one of {', '.join(DTYPES)}; received "
+                f"{self.dtype!r}."
+            )
+
+        _check_flag("from_logits", self.from_logits)
+        if self.from_logits and loss not in CROSS_ENTROPIES:
+            raise SpecError(
+                f"from_logits=True needs a cross-entropy loss; {loss} has no "
+                "logits form. Drop from_logits."
+            )
+
+        object.__setattr__(self, "fused", self._resolve_fused())
+
+        delta = self.huber_delta
+        if isinstance(delta, bool) or not isinstance(delta, int | float):
+            raise SpecError(f"huber_delta must be a number; received {delta!r}.")
+        if not delta > 0:
+            raise SpecError(f"huber_delta must be positive; received {delta}.")
+        object.__setattr__(self, "huber_delta", float(delta))
+
+    def _resolve_fused(self) -> bool:
+        last = self.activations[-1].name
+        applies = (
+            self.loss in CROSS_ENTROPIES
+            and not self.from_logits
+            and last in ("sigmoid", "softmax")
+        )
+        if self.fused is None:
+            return applies
+
+        _check_flag("fused", self.fused)
+        if self.fused and not applies:
+            raise SpecError(
+                "fused=True needs a sigmoid or softmax last layer feeding a "
+                "cross-entropy with from_logits=False; received last "
+                f"activation {last!r}, loss {self.loss!r}, from_logits="
+                f"{self.from_logits}. Drop fused or change the output layer."
+            )
+        return self.fused
+
+    @property
+    def depth(self) -> int:
+        """The number of dense layers, ``n`` in the notes."""
+        return len(self.widths) - 1
+
+    @property
+    def n_inputs(self) -> int:
+        return self.widths[0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.widths[-1]
+
+    @property
+    def loss_path(self) -> str:
+        """``"fused"``, ``"logits"`` or ``"probabilities"``: how δⁿ is formed."""
+        if self.fused:
+            return "fused"
+        if self.from_logits:
+            return "logits"
+        return "probabilities"
+
+    def layer_shapes(self) -> list[tuple[tuple[int, int], tuple[int]]]:
+        """``[(W_l.shape, b_l.shape) for l = 1 … n]``."""
+        pairs = zip(self.widths[:-1], self.widths[1:], strict=True)
+        return [((n_out, n_in), (n_out,)) for n_in, n_out in pairs]
+
+    def describe(self) -> str:
+        """One line: widths, activations, loss path and dtype."""
+        acts = ", ".join(str(a) for a in self.activations)
+        return (
+            f"{'-'.join(map(str, self.widths))} [{acts}] "
+            f"{self.loss} ({self.loss_path}) {self.dtype}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "widths": list(self.widths),
+            "activations": [a.to_json() for a in self.activations],
+            "loss": self.loss,
+            "dtype": self.dtype,
+        }
+        if self.from_logits:
+            out["from_logits"] = True
+        out["fused"] = self.fused
+        if self.loss == "huber":
+            out["huber_delta"] = self.huber_delta
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> NetworkSpec:
+        if not isinstance(data, Mapping):
+            raise SpecError(
+                "a network description must be a JSON object with 'widths', "
+                f"'activations' and 'loss'; received {type(data).__name__}."
+            )
+        missing = [k for k in ("widths", "activations", "loss") if k not in data]
+        if missing:
+            raise SpecError(
+                f"the network description lacks {', '.join(missing)}; it "
+                "needs 'widths', 'activations' and 'loss'."
+            )
+        known = {
+            "widths",
+            "activations",
+            "loss",
+            "dtype",
+            "from_logits",
+            "fused",
+            "huber_delta",
+        }
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(
+                f"unknown key(s) {unknown} in the network description; "
+                f"known keys: {', '.join(sorted(known))}."
+            )
+        return cls(**dict(data))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> NetworkSpec:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecError(
+                f"the network description is not valid JSON: {err.msg} at "
+                f"line {err.lineno}, column {err.colno}."
+            ) from err
+        return cls.from_dict(data)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the description as JSON, atomically."""
+        write_atomic(path, (self.to_json() + "\n").encode())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> NetworkSpec:
+        try:
+            text = Path(path).read_text()
+        except OSError as err:
+            raise SpecError(
+                f"cannot read the network description {str(path)!r}: "
+                f"{err.strerror}."
+            ) from err
+        return cls.from_json(text)
+
+
+def _check_widths(widths: Any) -> tuple[int, ...]:
+    if isinstance(widths, str | bytes) or not isinstance(widths, Sequence):
+        raise SpecError(
+            f"widths must be a list of positive integers such as [4, 8, 1]; "
+            f"received {widths!r}."
+        )
+    if len(widths) < 2:
+        raise SpecError(
+            f"widths must list the input width and at least one layer width, "
+            f"e.g. [4, 1]; received {list(widths)}."
+        )
+    for i, width in enumerate(widths):
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            where = "the input width" if i == 0 else f"layer {i}'s width"
+            raise SpecError(
+                f"widths[{i}] ({where}) must be a positive integer; "
+                f"received {width!r}."
+            )
+    return tuple(int(w) for w in widths)
+
+
+def _check_flag(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise SpecError(f"{name} must be true or false; received {value!r}.")
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    A reader sees the old file or the new one, never half of either.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
