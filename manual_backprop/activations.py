@@ -24,7 +24,10 @@ leaves a choice, and each one is pinned by a unit test:
   same accuracy in both; the float64 cross-check shows how much.
 * hard_sigmoid is Keras 3's ``relu6(z + 3) / 6``.  relu6 passes the
   gradient only strictly inside (0, 6), so hard_sigmoid'(±3) = 0.
-* gelu is exact (``erf``), as Keras's default ``approximate=False``;
+* gelu is exact, as Keras's default ``approximate=False``, and written as
+  TensorFlow writes it, ``z · erfc(−z/√2) / 2``, which keeps its accuracy
+  for negative z where ``1 + erf`` would cancel.  Its constants √½ and
+  0.044715 are rounded to float32 even in float64, as TensorFlow's are;
   ``gelu_tanh`` is the tanh approximation, differentiated as TensorFlow's
   tape does it, through the tanh's output.
 * softplus'(z) is sigmoid(z) computed as ``1 / (1 + exp(−z))``.
@@ -35,14 +38,20 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .spec import Activation
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 SQRT_2_OVER_PI = 0.7978845608028654  # √(2/π), the constant TensorFlow uses
-GELU_CUBIC = 0.044715
-INV_SQRT_2 = 1 / math.sqrt(2)
-INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+# TensorFlow's gelu passes two of its constants through ``tf.cast`` from a
+# Python float, which makes a float32 tensor first: in float64 it really
+# multiplies by √½ and 0.044715 rounded to float32.  So do we.
+GELU_CUBIC = float(np.float32(0.044715))
+INV_SQRT_2 = float(np.float32(0.7071067811865476))
+INV_SQRT_PI = 1 / math.sqrt(math.pi)
 
 
 # Forward: y = f(z).
@@ -88,8 +97,8 @@ def _silu(xp: Any, z: Any, act: Activation) -> Any:
     return z / (1 + xp.exp(-z))
 
 
-def _gelu(xp: Any, z: Any, act: Activation, erf: Any = None) -> Any:
-    return 0.5 * z * (1 + erf(z * INV_SQRT_2))
+def _gelu(xp: Any, z: Any, act: Activation, erfc: Any = None) -> Any:
+    return 0.5 * z * erfc(-z * INV_SQRT_2)
 
 
 def _gelu_tanh(xp: Any, z: Any, act: Activation) -> Any:
@@ -163,10 +172,9 @@ def _d_silu(xp: Any, z: Any, y: Any, act: Activation) -> Any:
     return s * (1 + z * (1 - s))
 
 
-def _d_gelu(xp: Any, z: Any, y: Any, act: Activation, erf: Any = None) -> Any:
-    cdf = 0.5 * (1 + erf(z * INV_SQRT_2))
-    pdf = INV_SQRT_2PI * xp.exp(-0.5 * z * z)
-    return cdf + z * pdf
+def _d_gelu(xp: Any, z: Any, y: Any, act: Activation, erfc: Any = None) -> Any:
+    u = z * INV_SQRT_2  # with TensorFlow's float32-rounded √½, as forward
+    return 0.5 * erfc(-u) + z * (INV_SQRT_2 * INV_SQRT_PI) * xp.exp(-u * u)
 
 
 def _d_gelu_tanh(xp: Any, z: Any, y: Any, act: Activation) -> Any:
@@ -229,29 +237,27 @@ KINKS: dict[str, tuple[float, ...]] = {
 }
 
 
-def forward(act: Activation, z: Any, xp: Any, erf: Any = None) -> Any:
+def forward(act: Activation, z: Any, xp: Any, erfc: Any = None) -> Any:
     """``y = f(z)`` for one layer."""
     if act.name == "gelu":
-        return _gelu(xp, z, act, erf)
+        return _gelu(xp, z, act, erfc)
     return FORWARD[act.name](xp, z, act)
 
 
-def derivative(act: Activation, z: Any, y: Any, xp: Any, erf: Any = None) -> Any:
+def derivative(act: Activation, z: Any, y: Any, xp: Any, erfc: Any = None) -> Any:
     """``f'(z)`` elementwise (not defined for softmax)."""
     if act.name == "gelu":
-        return _d_gelu(xp, z, y, act, erf)
+        return _d_gelu(xp, z, y, act, erfc)
     return DERIVATIVE[act.name](xp, z, y, act)
 
 
-def backward(
-    act: Activation, g: Any, z: Any, y: Any, xp: Any, erf: Any = None
-) -> Any:
+def backward(act: Activation, g: Any, z: Any, y: Any, xp: Any, erfc: Any = None) -> Any:
     """``δ = ∂L/∂z`` from ``g = ∂L/∂y`` for one layer."""
     if act.name == "softmax":
         return y * (g - xp.sum(g * y, axis=-1, keepdims=True))
     if act.name == "linear":
         return g
-    return g * derivative(act, z, y, xp, erf)
+    return g * derivative(act, z, y, xp, erfc)
 
 
 def kinks(act: Activation) -> tuple[float, ...]:

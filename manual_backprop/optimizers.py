@@ -9,11 +9,18 @@ start), for every parameter ``w`` with gradient ``g``, as
 * Nesterov:               ``v ← μ v − η g``;  ``w ← w + μ v − η g``
 
 Keras's defaults are ``η = 0.01``, ``μ = 0`` and ``nesterov=False``.
+
+Keras keeps the learning rate in a float32 variable (``keras.config.floatx``)
+and casts it to each parameter's dtype, so even float64 parameters move by
+``float32(η)``: 0.01 becomes 0.009999999776482582.  This class rounds ``η``
+the same way.  The momentum is cast from the Python float directly.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from .errors import ManualBackpropError
 from .params import LayerParams, Params
@@ -44,7 +51,8 @@ class SGD:
             raise ManualBackpropError(
                 "nesterov=True needs a momentum above 0; received momentum=0."
             )
-        self.learning_rate = float(learning_rate)
+        # Keras stores η as float32 whatever the parameters' dtype.
+        self.learning_rate = float(np.float32(learning_rate))
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.velocities: list[Any] | None = None
@@ -75,6 +83,4 @@ class SGD:
                 else:
                     new.append(w + v)
 
-        return tuple(
-            LayerParams(new[i], new[i + 1]) for i in range(0, len(new), 2)
-        )
+        return tuple(LayerParams(new[i], new[i + 1]) for i in range(0, len(new), 2))
