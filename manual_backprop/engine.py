@@ -153,7 +153,7 @@ def _forward(spec: NetworkSpec, params: Params, x: Any, bk: Backend) -> ForwardP
     x_l = x
     for (W, b), act in zip(params, spec.activations, strict=True):
         z = xp.matmul(x_l, xp.transpose(W)) + b
-        y = activations.forward(act, z, xp, bk.erf)
+        y = activations.forward(act, z, xp, bk.erfc)
         zs.append(z)
         ys.append(y)
         x_l = y
@@ -173,7 +173,7 @@ def output_delta(spec: NetworkSpec, fwd: ForwardPass, labels: Any, bk: Backend) 
         g = losses.logits_gradient(spec, y, labels, xp)
     else:
         g = losses.gradient(spec, y, labels, xp)
-    return activations.backward(last, g, z, y, xp, bk.erf)
+    return activations.backward(last, g, z, y, xp, bk.erfc)
 
 
 def loss_value(spec: NetworkSpec, fwd: ForwardPass, labels: Any, bk: Backend) -> Any:
@@ -250,7 +250,7 @@ def _backward(
         if layer > 1:
             below = spec.activations[layer - 2]
             z, y = fwd.zs[layer - 2], fwd.ys[layer - 2]
-            delta = activations.backward(below, g, z, y, xp, bk.erf)
+            delta = activations.backward(below, g, z, y, xp, bk.erfc)
 
     layers.reverse()
     return Gradients(loss, fwd.outputs, tuple(layers), g)
