@@ -13,7 +13,9 @@ leaves a choice, and each one is pinned by a unit test:
 
 * relu'(0) = 0: TensorFlow's ReluGrad passes the gradient where z > 0 only.
 * leaky_relu'(0) = negative_slope: its gradient takes the slope unless
-  z > 0.  Keras's function defaults to 0.2, its layer to 0.3.
+  z > 0.  Keras's function defaults to 0.2, its layer to 0.3.  The slope
+  is a float32 attribute of TensorFlow's op, so in float64 it is
+  float32(0.2) = 0.20000000298…, here as there.
 * elu: Keras computes ``tf.nn.elu`` and, when alpha ≠ 1, scales the part
   where z ≤ 0 by alpha, so elu'(0) = alpha.  TensorFlow forms the gradient
   from the output, ``e + 1`` with ``e = expm1(z)``; in float32 that is 0 for
@@ -73,8 +75,14 @@ def _relu(xp: Any, z: Any, act: Activation) -> Any:
     return xp.maximum(z, 0)
 
 
+def _slope(act: Activation) -> float:
+    # TensorFlow's LeakyRelu op holds its slope as a float32 attribute, so
+    # even in float64 it multiplies by float32(0.2) = 0.20000000298…
+    return float(np.float32(act.negative_slope))
+
+
 def _leaky_relu(xp: Any, z: Any, act: Activation) -> Any:
-    return xp.where(z > 0, z, act.negative_slope * z)
+    return xp.where(z > 0, z, _slope(act) * z)
 
 
 def _elu(xp: Any, z: Any, act: Activation) -> Any:
@@ -144,7 +152,7 @@ def _d_relu(xp: Any, z: Any, y: Any, act: Activation) -> Any:
 
 
 def _d_leaky_relu(xp: Any, z: Any, y: Any, act: Activation) -> Any:
-    slope = act.negative_slope
+    slope = _slope(act)
     return slope + (1 - slope) * _step(xp, z > 0, z)
 
 
