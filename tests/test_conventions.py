@@ -277,3 +277,34 @@ def test_the_reference_really_computes_in_float64(mode):
     for a, b in zip(ref.layers, eng.layers, strict=True):
         np.testing.assert_allclose(a.delta, b.delta, rtol=1e-12, atol=1e-17)
         np.testing.assert_allclose(a.weight_grad, b.weight_grad, rtol=1e-12)
+
+
+def test_with_raw_tf_ops_the_execution_mode_decides_the_crossentropy_path():
+    # Why the reference pins its loss path: with tf.nn.sigmoid, Keras takes
+    # the clipped-probability path eagerly and the fused path when traced.
+    z = tf.constant([[40.0, -40.0]])
+    t = tf.constant([[0.0, 1.0]])
+    bce = keras.losses.BinaryCrossentropy()
+
+    def loss(z):
+        return bce(t, tf.nn.sigmoid(z))
+
+    eager = float(loss(z))
+    traced = float(tf.function(loss)(z))
+
+    assert traced == pytest.approx(40.0)  # the true loss, from the logits
+    assert eager < 17.0  # bounded by the clip at 1e-7
+
+
+def test_keras_reads_a_sigmoid_output_as_softmax_logits_in_categorical_ce():
+    z = np.array([[40.0, -40.0]])
+    t = np.array([[0.0, 1.0]])
+    y = keras.activations.sigmoid(tf.constant(z))
+    keras_value = float(keras.losses.CategoricalCrossentropy(dtype="float64")(t, y))
+
+    spec = NetworkSpec((2, 2), ("sigmoid",), "categorical_crossentropy", "float64")
+    params = ((np.eye(2), np.zeros(2)),)
+
+    assert spec.loss_path == "fused"
+    assert keras_value == pytest.approx(80.0)
+    assert float(backward(spec, params, z, t).loss) == pytest.approx(keras_value)
