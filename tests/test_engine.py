@@ -1,0 +1,153 @@
+"""The engine on its own: layout, dtypes, files, indexing, training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import manual_backprop as mb
+
+
+def small_case(dtype: str = "float32"):
+    spec = mb.NetworkSpec(
+        (4, 6, 3), ("relu", "softmax"), "categorical_crossentropy", dtype
+    )
+    params = mb.init_params(spec, seed=1)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(5, 4)).astype(dtype)
+    labels = np.eye(3, dtype=dtype)[rng.integers(0, 3, size=5)]
+    return spec, params, x, labels
+
+
+def test_importing_the_engine_does_not_import_tensorflow():
+    code = "import manual_backprop, sys; print('tensorflow' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_array_keeps_the_descriptions_dtype(dtype):
+    spec, params, x, labels = small_case(dtype)
+    grads = mb.backward(spec, params, x, labels)
+
+    arrays = [grads.loss, grads.outputs, grads.input_grad]
+    for layer in grads.layers:
+        arrays += [layer.delta, layer.weight_grad, layer.bias_grad]
+    assert {np.asarray(a).dtype.name for a in arrays} == {dtype}
+
+
+def test_gradients_are_laid_out_like_the_parameters():
+    spec, params, x, labels = small_case()
+    grads = mb.backward(spec, params, x, labels)
+
+    for (W, b), layer in zip(params, grads.layers, strict=True):
+        assert layer.weight_grad.shape == W.shape
+        assert layer.bias_grad.shape == b.shape
+        assert layer.delta.shape == (x.shape[0], W.shape[0])
+    assert grads.input_grad.shape == x.shape
+
+
+def test_layers_are_numbered_from_one_as_in_the_notes():
+    spec, params, x, labels = small_case()
+    grads = mb.backward(spec, params, x, labels)
+
+    assert grads[1] is grads.layers[0]
+    assert grads[2] is grads.layers[1]
+    assert grads[-1] is grads.layers[-1]
+    with pytest.raises(IndexError, match="numbered 1"):
+        grads[0]
+
+
+def test_weight_gradient_is_delta_times_layer_input_exactly():
+    spec, params, x, labels = small_case("float64")
+    fwd = mb.forward(spec, params, x)
+    grads = mb.backward(spec, params, x, labels)
+
+    for layer in (1, 2):
+        expected = grads[layer].delta.T @ fwd.layer_input(layer)
+        np.testing.assert_array_equal(grads[layer].weight_grad, expected)
+
+
+def test_a_description_survives_a_json_round_trip(tmp_path):
+    spec = mb.NetworkSpec(
+        (3, 5, 2),
+        ({"name": "leaky_relu", "negative_slope": 0.3}, "sigmoid"),
+        "binary_crossentropy",
+        "float64",
+        fused=False,
+    )
+    path = tmp_path / "net.json"
+    spec.save(path)
+
+    assert mb.NetworkSpec.load(path) == spec
+    assert json.loads(path.read_text())["activations"][0]["negative_slope"] == 0.3
+
+
+def test_parameters_survive_an_npz_round_trip_without_pickle(tmp_path):
+    spec, params, _, _ = small_case("float64")
+    path = tmp_path / "params.npz"
+    mb.save_params(path, params)
+
+    loaded = mb.load_params(path, spec)
+    for (W, b), (W2, b2) in zip(params, loaded, strict=True):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)
+
+
+def test_glorot_uniform_initialisation_is_seeded_and_bounded():
+    spec = mb.NetworkSpec((30, 20, 10), ("tanh", "linear"), "mse")
+    a, b = mb.init_params(spec, seed=5), mb.init_params(spec, seed=5)
+
+    np.testing.assert_array_equal(a[0].W, b[0].W)
+    assert np.abs(a[0].W).max() <= np.sqrt(6 / (30 + 20))
+    assert not np.any(a[1].b)
+
+
+def test_sgd_momentum_and_nesterov_follow_keras_formulas():
+    params = ((np.array([[1.0]]), np.array([0.0])),)
+    grads = ((np.array([[2.0]]), np.array([0.0])),)
+    lr = float(np.float32(0.1))
+
+    plain = mb.SGD(0.1).step(params, grads)
+    assert plain[0].W[0, 0] == 1.0 - lr * 2.0
+
+    momentum = mb.SGD(0.1, momentum=0.9)
+    first = momentum.step(params, grads)
+    second = momentum.step(first, grads)
+    v1 = -lr * 2.0
+    v2 = 0.9 * v1 - lr * 2.0
+    assert second[0].W[0, 0] == pytest.approx(1.0 + v1 + v2)
+
+    nesterov = mb.SGD(0.1, momentum=0.9, nesterov=True)
+    step = nesterov.step(params, grads)
+    assert step[0].W[0, 0] == pytest.approx(1.0 + 0.9 * v1 - lr * 2.0)
+
+
+def test_training_on_digits_lowers_the_loss():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype("float32")
+    labels = digits.target.astype("int64")
+    spec = mb.NetworkSpec(
+        (64, 32, 10), ("relu", "softmax"), "sparse_categorical_crossentropy"
+    )
+    params = mb.init_params(spec, seed=0)
+
+    _, history = mb.train(
+        spec,
+        params,
+        x,
+        labels,
+        epochs=3,
+        batch_size=32,
+        optimizer=mb.SGD(0.1, momentum=0.9),
+        seed=0,
+    )
+    assert history.epoch_losses[-1] < 0.5 * history.epoch_losses[0]
