@@ -1,0 +1,633 @@
+"""The cross-check: the engine against TensorFlow, settled against float64.
+
+``cross_check`` runs three computations of one case:
+
+1. the engine under test, at the description's dtype;
+2. TensorFlow (``tf_reference.reference_gradients``), at the same dtype;
+3. the truth: the same network in float64 end to end.  The truth is
+   TensorFlow's float64 run (``tf_reference`` in float64), not the
+   engine's, so that a mistake made by the engine cannot hide in its own
+   yardstick.  When the description is already float64, the truth *is*
+   TensorFlow's run at that dtype; the verdict then cannot take sides (it
+   reports ``engine`` for any failure, and the report says so).
+
+``compare`` does the judging with numpy alone, so tests can call it
+without TensorFlow: every quantity gets the elementwise tolerance of
+``manual_backprop.tolerance`` and a row in the report.
+
+TensorFlow is imported only inside these functions, through
+``tf_reference``; importing this module does not import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from . import engine as _engine
+from .engine import Gradients, check_inputs, check_labels
+from .optimizers import SGD
+from .params import LayerParams, Params, check_params, init_params
+from .report import Comparison, Element, Report
+from .spec import (
+    ACTIVATIONS,
+    CROSS_ENTROPIES,
+    DTYPES,
+    LOSSES,
+    NetworkSpec,
+)
+from .tolerance import SAFETY, Bounds, roundoff_bounds
+
+WORST_SHOWN = 3
+"""How many of the worst elements a failing comparison keeps for the report."""
+
+BackwardFn = Callable[..., Gradients]
+
+
+@dataclass(frozen=True)
+class SGDCheck:
+    """Run ``steps`` SGD steps on the same batch in the engine and in Keras.
+
+    ``optimizer_factory`` builds the engine's optimizer (the mutation
+    catalogue passes a broken copy's class).
+    """
+
+    learning_rate: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+    steps: int = 1
+    optimizer_factory: Callable[..., Any] = SGD
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "learning_rate": self.learning_rate,
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+            "steps": self.steps,
+        }
+
+
+def float64_case(
+    spec: NetworkSpec, params: Params, x: Any, labels: Any
+) -> tuple[NetworkSpec, Params, np.ndarray, np.ndarray]:
+    """The same case in float64 (exact: float32 → float64 loses nothing)."""
+    spec64 = replace(spec, dtype="float64")
+    params64 = tuple(
+        LayerParams(np.asarray(W, np.float64), np.asarray(b, np.float64))
+        for W, b in params
+    )
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "f":
+        labels = labels.astype(np.float64)
+    return spec64, params64, np.asarray(x, np.float64), labels
+
+
+def _reference() -> Any:
+    import tf_reference
+
+    return tf_reference
+
+
+def cross_check(
+    spec: NetworkSpec,
+    params: Params,
+    x: Any,
+    labels: Any,
+    *,
+    mode: str = "function",
+    engine: BackwardFn = _engine.backward,
+    sgd: SGDCheck | None = None,
+    engine_name: str = "engine",
+) -> Report:
+    """Check the engine against TensorFlow on one case; see the module doc.
+
+    Args:
+        spec: the network description.
+        params: one ``(W_l, b_l)`` per layer, ``W_l`` of shape
+            ``(n_l, n_{l-1})``, in ``spec.dtype``.
+        x: inputs ``(B, n_0)`` in ``spec.dtype``.
+        labels: as ``engine.backward`` takes them.
+        mode: TensorFlow's execution mode, ``"function"`` or ``"eager"``.
+        engine: the backward pass under test (``engine.backward``'s
+            signature).
+        sgd: also compare the parameters after SGD steps against Keras.
+        engine_name: how the report names the engine under test.
+
+    Returns:
+        a :class:`~manual_backprop.report.Report`.
+    """
+    params = check_params(spec, params)
+    check_inputs(spec, x)
+    check_labels(spec, labels, batch=np.shape(x)[0])
+    if mode not in ("function", "eager"):
+        from .errors import ManualBackpropError
+
+        raise ManualBackpropError(
+            f"mode must be 'function' or 'eager'; received {mode!r}."
+        )
+    tf_reference = _reference()
+
+    engine_result = engine(spec, params, x, labels)
+    reference_result = tf_reference.reference_gradients(
+        spec, params, x, labels, mode=mode
+    )
+    if spec.dtype == "float64":
+        truth_result = reference_result
+        truth = "TensorFlow's own float64 run (no higher precision to appeal to)"
+    else:
+        case64 = float64_case(spec, params, x, labels)
+        truth_result = tf_reference.reference_gradients(*case64, mode=mode)
+        truth = "TensorFlow in float64"
+
+    report = compare(
+        spec,
+        params,
+        x,
+        labels,
+        engine_result,
+        reference_result,
+        truth_result,
+        mode=mode,
+        truth=truth,
+        engine_name=engine_name,
+    )
+    report.mode_note = _mode_note(tf_reference, mode)
+
+    if sgd is not None:
+        report.comparisons.extend(
+            _sgd_rows(spec, params, x, labels, engine, sgd, mode, truth_result)
+        )
+        report.sgd = sgd.to_dict()
+    return report
+
+
+def _mode_note(tf_reference: Any, mode: str) -> str:
+    note = getattr(tf_reference, "execution_mode_note", None)
+    return note(mode) if callable(note) else mode
+
+
+def compare(
+    spec: NetworkSpec,
+    params: Params,
+    x: Any,
+    labels: Any,
+    engine_result: Gradients,
+    reference_result: Gradients,
+    truth_result: Gradients,
+    *,
+    mode: str = "function",
+    truth: str = "float64",
+    engine_name: str = "engine",
+) -> Report:
+    """Judge the engine's and the reference's results against the truth.
+
+    Pure numpy.  ``truth_result`` is the float64 run; its ``z``, ``y`` and
+    ``δ`` set the tolerances (see ``manual_backprop.tolerance``).
+    """
+    bounds = roundoff_bounds(
+        spec, params, x, labels, truth_result, (engine_result, reference_result)
+    )
+    notes = []
+    if spec.dtype == "float64" and truth_result is reference_result:
+        notes.append(
+            "the description is float64, so the truth is TensorFlow's own run "
+            "and a failure is charged to the engine by default"
+        )
+    kinks = sum(bounds.kinks_straddled)
+    if kinks or bounds.loss_straddled:
+        notes.append(
+            f"round-off put the runs on different sides of {kinks} activation "
+            f"kink(s) and {bounds.loss_straddled} loss clip/sign point(s); "
+            "the jumps seen there were added to the tolerance"
+        )
+
+    rows: list[Comparison] = []
+    u = bounds.unit_roundoff
+
+    def add(
+        layer: int | None, quantity: str, e: Any, r: Any, t: Any, E: Any, why: str
+    ) -> None:
+        rule = _rule(why, u, bounds.floor)
+        tol = bounds.tolerance(E)
+        rows.append(_compare_one(layer, quantity, e, r, t, tol, rule))
+
+    add(
+        None,
+        "loss",
+        engine_result.loss,
+        reference_result.loss,
+        truth_result.loss,
+        bounds.loss,
+        "Σ|∂L/∂y|·E(y) + the loss's own terms",
+    )
+    add(
+        None,
+        "outputs",
+        engine_result.outputs,
+        reference_result.outputs,
+        truth_result.outputs,
+        bounds.outputs,
+        "the forward bound E(y_n)",
+    )
+    results = (engine_result, reference_result, truth_result)
+    for layer in range(spec.depth, 0, -1):
+        i = layer - 1
+        e, r, t = (res.layers[i] if len(res.layers) > i else None for res in results)
+        straddles = bounds.kinks_straddled[i]
+        kink = f", plus the jumps at {straddles} straddled kink(s)" if straddles else ""
+        why = {
+            "delta": f"(|f'| + E(f'))·E(W δ) + |W δ|·E(f'){kink}",
+            "weight_grad": "(B+1)·u·|δ|ᵀ|x| + E(δ)ᵀ|x| + |δ|ᵀE(x)",
+            "bias_grad": "B·u·Σ|δ| + ΣE(δ)",
+        }
+        E = {
+            "delta": bounds.deltas[i],
+            "weight_grad": bounds.weight_grads[i],
+            "bias_grad": bounds.bias_grads[i],
+        }
+        for quantity in ("delta", "weight_grad", "bias_grad"):
+            add(
+                layer,
+                quantity,
+                _get(e, quantity),
+                _get(r, quantity),
+                _get(t, quantity),
+                E[quantity],
+                why[quantity],
+            )
+    add(
+        None,
+        "input_grad",
+        engine_result.input_grad,
+        reference_result.input_grad,
+        truth_result.input_grad,
+        bounds.input_grad,
+        "(n_1+1)·u·|δ¹||W_1| + E(δ¹)|W_1|",
+    )
+
+    return Report(
+        spec=spec,
+        mode=mode,
+        comparisons=rows,
+        truth=truth,
+        engine_name=engine_name,
+        notes=notes,
+    )
+
+
+def _rule(why: str, u: float, floor: float) -> str:
+    return (
+        f"tol = {SAFETY:g}·E + {floor:.2g} with E = {why}, u = {u:.3g} "
+        "(first-order round-off bound, manual_backprop.tolerance)"
+    )
+
+
+def _get(layer: Any, name: str) -> Any:
+    return None if layer is None else getattr(layer, name, None)
+
+
+def _compare_one(
+    layer: int | None,
+    quantity: str,
+    engine_value: Any,
+    reference_value: Any,
+    truth_value: Any,
+    tolerance: Any,
+    rule: str,
+) -> Comparison:
+    values = (engine_value, reference_value, truth_value)
+    shapes = [None if v is None else np.shape(v) for v in values]
+    if engine_value is None or reference_value is None or len(set(shapes)) != 1:
+        return Comparison(
+            layer=layer,
+            quantity=quantity,
+            shape=tuple(shapes[1] or ()),
+            max_abs=np.inf,
+            max_rel=np.inf,
+            tolerance=0.0,
+            ratio=np.inf,
+            worst_index=(),
+            engine_value=np.nan,
+            reference_value=np.nan,
+            truth_value=np.nan,
+            verdict="engine" if shapes[0] != shapes[2] else "tensorflow",
+            passed=False,
+            rule=f"shapes differ: engine {shapes[0]}, TensorFlow {shapes[1]}, "
+            f"float64 {shapes[2]}",
+        )
+
+    e = np.asarray(engine_value, dtype=np.float64)
+    r = np.asarray(reference_value, dtype=np.float64)
+    t = np.asarray(truth_value, dtype=np.float64)
+    tol = np.broadcast_to(np.asarray(tolerance, dtype=np.float64), e.shape)
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(e - r)
+        same = (e == r) | (np.isnan(e) & np.isnan(r))
+        diff = np.where(same, 0.0, diff)
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        ratio = np.where(diff == 0, 0.0, diff / np.where(tol > 0, tol, np.inf))
+        ratio = np.where((diff > 0) & ~(tol > 0), np.inf, ratio)
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)
+        rel = np.where(
+            diff == 0, 0.0, diff / np.maximum(np.abs(r), np.finfo(float).tiny)
+        )
+
+    failing = ratio > 1
+    flat_ratio = ratio.reshape(-1)
+    flat = int(np.argmax(flat_ratio))
+    worst_index = tuple(int(i) for i in np.unravel_index(flat, e.shape))
+
+    def element(k: int) -> Element:
+        return Element(
+            tuple(int(i) for i in np.unravel_index(k, e.shape)),
+            float(e.reshape(-1)[k]),
+            float(r.reshape(-1)[k]),
+            float(t.reshape(-1)[k]),
+            float(tol.reshape(-1)[k]),
+        )
+
+    order = np.argsort(-flat_ratio, kind="stable")[:WORST_SHOWN]
+    shown = tuple(element(int(k)) for k in order if flat_ratio[k] > 1)
+    worst = element(flat)
+    ev, rv, tv, tw = worst.engine, worst.reference, worst.truth, worst.tolerance
+    passed = not failing.any()
+    verdict = "agree" if passed else _verdict(ev, rv, tv, tw)
+    return Comparison(
+        layer=layer,
+        quantity=quantity,
+        shape=tuple(e.shape),
+        max_abs=float(diff.max()) if diff.size else 0.0,
+        max_rel=float(rel.max()) if rel.size else 0.0,
+        tolerance=tw,
+        ratio=float(flat_ratio[flat]),
+        worst_index=worst_index,
+        engine_value=ev,
+        reference_value=rv,
+        truth_value=tv,
+        verdict=verdict,
+        passed=passed,
+        rule=rule,
+        n_failing=int(failing.sum()),
+        worst=shown,
+    )
+
+
+def _verdict(engine: float, reference: float, truth: float, tol: float) -> str:
+    """Who is further from the truth, measured in tolerances."""
+    off_engine = _off(engine, truth, tol)
+    off_reference = _off(reference, truth, tol)
+    if off_engine > 1 and off_engine >= off_reference:
+        return "engine"
+    if off_reference > 1:
+        return "tensorflow"
+    return "round-off"
+
+
+def _off(value: float, truth: float, tol: float) -> float:
+    if value == truth:
+        return 0.0
+    error = abs(value - truth)
+    if not np.isfinite(error) or tol <= 0:
+        return np.inf
+    return error / tol
+
+
+# SGD: parameters after a few steps, the engine's optimizer against Keras.
+
+
+def _sgd_rows(
+    spec: NetworkSpec,
+    params: Params,
+    x: Any,
+    labels: Any,
+    engine: BackwardFn,
+    sgd: SGDCheck,
+    mode: str,
+    truth_grads: Gradients,
+) -> list[Comparison]:
+    tf_reference = _reference()
+    optimizer = sgd.optimizer_factory(
+        learning_rate=sgd.learning_rate, momentum=sgd.momentum, nesterov=sgd.nesterov
+    )
+    ours = params
+    for _ in range(sgd.steps):
+        ours = optimizer.step(ours, engine(spec, ours, x, labels).param_grads())
+
+    options = {
+        "learning_rate": sgd.learning_rate,
+        "momentum": sgd.momentum,
+        "nesterov": sgd.nesterov,
+        "mode": mode,
+    }
+    theirs = tf_reference.keras_sgd(spec, params, [(x, labels)] * sgd.steps, **options)
+    if spec.dtype == "float64":
+        truth = theirs
+    else:
+        spec64, params64, x64, labels64 = float64_case(spec, params, x, labels)
+        batches = [(x64, labels64)] * sgd.steps
+        truth = tf_reference.keras_sgd(spec64, params64, batches, **options)
+
+    grad_bounds = roundoff_bounds(spec, params, x, labels, truth_grads)
+    bounds = sgd_bounds(spec, params, truth_grads, grad_bounds, sgd)
+    rule = _rule(
+        f"{sgd.steps} step(s) of η·E(∂L/∂w) + 3u·(|w| + η|g| + μ|v|), the "
+        "gradient bound held at the starting parameters",
+        grad_bounds.unit_roundoff,
+        grad_bounds.floor,
+    )
+    rows = []
+    for layer in range(1, spec.depth + 1):
+        i = layer - 1
+        for k, quantity in enumerate(("W_after_sgd", "b_after_sgd")):
+            tol = grad_bounds.tolerance(bounds[i][k])
+            row = _compare_one(
+                layer, quantity, ours[i][k], theirs[i][k], truth[i][k], tol, rule
+            )
+            rows.append(row)
+    return rows
+
+
+def sgd_bounds(
+    spec: NetworkSpec,
+    params: Params,
+    truth: Gradients,
+    grad_bounds: Bounds,
+    sgd: SGDCheck,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Bounds on ``W`` and ``b`` after ``sgd.steps`` steps on one batch.
+
+    Each step adds the velocity's bound (``μ·E(v) + η·E(g)`` plus its own
+    rounding), ``η·E(g)`` for Nesterov's extra gradient term, and the
+    update's rounding ``3u·(|w| + η|g| + μ|v|)``; ``E(g)`` and ``|g|`` are
+    the gradient's bound and size at the starting parameters.  Known
+    shortcoming: the bound ignores how the parameters' own error changes
+    later gradients (second order for a few small steps), and takes the
+    gradient's size as constant over the steps.
+    """
+    u = grad_bounds.unit_roundoff
+    eta, mu = sgd.learning_rate, sgd.momentum
+    out = []
+    for i, (W, b) in enumerate(params):
+        pair = []
+        for w, g, Eg in (
+            (W, truth.layers[i].weight_grad, grad_bounds.weight_grads[i]),
+            (b, truth.layers[i].bias_grad, grad_bounds.bias_grads[i]),
+        ):
+            w = np.abs(np.asarray(w, np.float64))
+            g = np.abs(np.asarray(g, np.float64))
+            v = np.zeros_like(w)
+            Ev = np.zeros_like(w)
+            Ew = np.zeros_like(w)
+            for _ in range(sgd.steps):
+                v = mu * v + eta * g
+                Ev = mu * Ev + eta * Eg + 2 * u * (mu * v + eta * g)
+                step = Ev if mu else eta * Eg
+                if sgd.nesterov:
+                    step = mu * Ev + eta * Eg
+                Ew = Ew + step + 3 * u * (w + v + eta * g)
+                w = w + v
+            pair.append(Ew)
+        out.append((pair[0], pair[1]))
+    return out
+
+
+# Random cases, drawn from a seeded numpy generator (not Hypothesis: the
+# command line wants them fast and reproducible from one seed).
+
+ELEMENTWISE = tuple(a for a in ACTIVATIONS if a != "softmax")
+
+
+def random_spec(
+    rng: np.random.Generator,
+    *,
+    dtype: str | None = None,
+    max_depth: int = 4,
+    max_width: int = 16,
+) -> NetworkSpec:
+    """A random description: depth, widths, activations, loss and dtype.
+
+    Cross-entropies get an output they can read: a sigmoid or softmax
+    (fused, Keras's default) or a linear layer with ``from_logits``;
+    regression losses get any elementwise activation.  Hidden layers draw
+    from every activation, softmax included.
+    """
+    depth = int(rng.integers(1, max_depth + 1))
+    widths = [int(w) for w in rng.integers(1, max_width + 1, size=depth + 1)]
+    hidden: list[Any] = []
+    for _ in range(depth - 1):
+        name = str(rng.choice([*ELEMENTWISE, "softmax"]))
+        if name == "leaky_relu":
+            hidden.append(
+                {"name": name, "negative_slope": float(rng.choice([0.2, 0.3]))}
+            )
+        elif name == "elu":
+            hidden.append({"name": name, "alpha": float(rng.choice([1.0, 0.5]))})
+        else:
+            hidden.append(name)
+
+    loss = str(rng.choice(LOSSES))
+    from_logits = False
+    if loss in CROSS_ENTROPIES:
+        from_logits = bool(rng.random() < 0.3)
+        if from_logits:
+            last = "linear"
+        elif loss == "binary_crossentropy":
+            last = "sigmoid"
+        else:
+            last = "softmax"
+            widths[-1] = max(widths[-1], 2)
+    else:
+        last = str(rng.choice(ELEMENTWISE))
+    if loss == "sparse_categorical_crossentropy":
+        widths[-1] = max(widths[-1], 2)
+    return NetworkSpec(
+        widths=tuple(widths),
+        activations=(*hidden, last),
+        loss=loss,
+        dtype=dtype or str(rng.choice(DTYPES)),
+        from_logits=from_logits,
+    )
+
+
+def random_batch(
+    spec: NetworkSpec, rng: np.random.Generator, batch: int, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs ``N(0, scale²)`` and labels the loss accepts."""
+    n_out = spec.n_outputs
+    x = (scale * rng.standard_normal((batch, spec.n_inputs))).astype(spec.dtype)
+    if spec.loss == "sparse_categorical_crossentropy":
+        return x, rng.integers(0, n_out, size=batch)
+    if spec.loss == "categorical_crossentropy":
+        labels = np.eye(n_out)[rng.integers(0, n_out, size=batch)]
+        if rng.random() < 0.3:  # soft labels, rows summing to 1
+            labels = rng.dirichlet(np.ones(n_out), size=batch)
+        return x, labels.astype(spec.dtype)
+    if spec.loss == "binary_crossentropy":
+        labels = rng.integers(0, 2, size=(batch, n_out)).astype(float)
+        if rng.random() < 0.3:
+            labels = rng.random((batch, n_out))
+        return x, labels.astype(spec.dtype)
+    return x, rng.standard_normal((batch, n_out)).astype(spec.dtype)
+
+
+def random_case(
+    rng: np.random.Generator,
+    *,
+    dtype: str | None = None,
+    max_depth: int = 4,
+    max_width: int = 16,
+    max_batch: int = 8,
+    saturate: bool = False,
+) -> tuple[NetworkSpec, Params, np.ndarray, np.ndarray]:
+    """A random description with Glorot parameters and a batch.
+
+    With ``saturate``, inputs and weights are scaled up (inputs to a
+    standard deviation of up to 30, weights up to 3×) so that sigmoid,
+    tanh and softmax units saturate.  Cases that overflow are drawn again
+    (see ``TAME_LIMIT``).
+    """
+    while True:
+        spec = random_spec(rng, dtype=dtype, max_depth=max_depth, max_width=max_width)
+        params = init_params(spec, seed=int(rng.integers(2**31)))
+        scale = 1.0
+        if saturate:
+            scale = float(rng.choice([1.0, 5.0, 30.0]))
+            gain = float(rng.choice([1.0, 2.0, 3.0]))
+            params = tuple(
+                LayerParams((gain * W).astype(spec.dtype), b) for W, b in params
+            )
+        batch = int(rng.integers(1, max_batch + 1))
+        x, labels = random_batch(spec, rng, batch, scale)
+        if _tame(spec, params, x):
+            return spec, params, x, labels
+
+
+TAME_LIMIT = 1e4
+"""Random cases keep every ``|z|`` below this: beyond it exponential
+layers overflow, and an overflow is not round-off (engine and TensorFlow
+then disagree on inf − inf, which says nothing about backprop)."""
+
+
+def _tame(spec: NetworkSpec, params: Params, x: np.ndarray) -> bool:
+    """No ``|z|`` above ``TAME_LIMIT`` and no gradient near overflow."""
+    with np.errstate(all="ignore"):
+        forward = _engine.forward(spec, params, x)
+        if not all(
+            np.isfinite(y).all() and np.abs(z).max() <= TAME_LIMIT
+            for z, y in zip(forward.zs, forward.ys, strict=True)
+        ):
+            return False
+        fake = _engine.forward(spec, params, x).outputs
+        labels = (
+            np.zeros(x.shape[0], dtype=int)
+            if spec.loss == "sparse_categorical_crossentropy"
+            else np.zeros_like(fake)
+        )
+        grads = _engine.backward(spec, params, x, labels)
+    ceiling = float(np.finfo(spec.dtype).max) * 1e-6
+    arrays = [g.delta for g in grads.layers] + [grads.input_grad]
+    return all(np.isfinite(a).all() and np.abs(a).max() < ceiling for a in arrays)

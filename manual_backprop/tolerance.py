@@ -1,0 +1,716 @@
+"""How far two correct float32 (or float64) backprops may disagree, per element.
+
+A single ``rtol`` cannot serve: the round-off of ``z = W x + b`` grows with
+the width summed and the magnitudes of the terms, it compounds with depth,
+and an activation whose gradient is formed from its output (sigmoid, tanh,
+elu, selu, exponential, as TensorFlow and this engine both do) keeps an
+*absolute* error of about ``u`` in a saturated unit, where the true
+derivative is far below ``u``: a 100 % relative error there is legitimate.
+So every compared element gets its own absolute tolerance.
+
+The rule
+--------
+Let ``u = eps/2`` be the unit round-off of the network's dtype
+(``2**-24 ≈ 6.0e-8`` for float32, ``2**-53 ≈ 1.1e-16`` for float64).  A
+first-order bound ``E`` on the error of one correct implementation is
+carried through the network in float64, with absolute values, using the
+float64 run (the "truth") for ``z``, ``y`` and ``δ``.  In these formulas a
+sum of ``n`` terms costs ``(n + 1)·u`` times the sum of their magnitudes
+(the textbook worst case; BLAS's blocked sums usually do far better), and
+``|·|`` is elementwise:
+
+* forward, ``x_1`` exact:
+  ``E(z_l) = (n_{l-1} + 2)·u·(|x_l| |W_l|ᵀ + |b_l|) + E(x_l) |W_l|ᵀ``;
+  ``E(y_l) = L_f·E(z_l) + C·u·M_f`` where ``L_f`` is the largest ``|f'|``
+  on ``z ± E(z)`` and ``M_f`` the size of the terms ``f`` forms (``|y|``
+  for most; ``|z|`` for gelu, whose ``1 + erf`` cancels); softmax couples a
+  row, so its ``E(y_i) = y_i·(E(z_i) + max_j E(z_j) + u·(…))``.
+* the derivative ``f'``: ``E(f') = `` its change over ``z ± E(z)`` (kept on
+  ``z``'s side of any kink) ``+`` its change when ``y`` moves by ``C·u·|y|``
+  (for the activations whose gradient is formed from ``y``) ``+ C·u·M_d``
+  (the size of the terms ``f'`` forms: ``y²`` for ``1 − y²``,
+  ``|e| + 1`` for elu's ``e + 1``, …) ``+`` the kink jumps below.
+* the output delta, by the loss path: fused or logits cross-entropy
+  ``δ = (softmax(z) − t)/B``: ``E = (E(softmax) + u·(|s| + |t|))/B + u|δ|``;
+  otherwise ``g = ∂L/∂y`` gets its own bound (its derivative in ``y``, taken
+  at the worst point of ``y ± E(y)`` inside the clip, times ``E(y)``, plus
+  its own terms) and is carried through the last activation like any layer.
+* backward, ``g = δˡ⁺¹ W_{l+1}``:
+  ``E(g) = (n_{l+1} + 1)·u·|δˡ⁺¹| |W_{l+1}| + E(δˡ⁺¹) |W_{l+1}|``;
+  ``E(δˡ) = (|f'| + E(f'))·E(g) + |g|·E(f') + u·|δˡ|`` (softmax: its
+  Jacobian-vector product's terms, with ``E(y)``).
+* ``E(∂W) = (B + 1)·u·|δ|ᵀ|x| + E(δ)ᵀ|x| + |δ|ᵀE(x)``,
+  ``E(∂b) = B·u·Σ|δ| + ΣE(δ)``, ``E(∂x) = E(g)`` at layer 1,
+  ``E(L) = Σ|∂L/∂y|·(E(y) + u(|y| + |t|)) + C·u·(terms of ℓ)/B + B·u·|L|``.
+
+Kinks: relu, leaky_relu, elu with alpha ≠ 1 and hard_sigmoid (±3)
+(``activations.kinks``), the cross-entropies' clip of probabilities to
+``[1e-7, 1 − 1e-7]`` and mean absolute error's ``sign(y − t)`` have
+derivative jumps.  Round-off may legitimately put the engine and TensorFlow
+on different sides (``z = 1e-9`` against ``z = -1e-9``).  For each pair of
+the three observed points (the engine's ``z``, TensorFlow's ``z`` and the
+float64 ``z``) whose segment contains a kink, the jump actually seen,
+``|f'(z_a) − f'(z_b)|``, is added to ``E(f')`` (for a loss, to ``E(g)``,
+for the whole row of a categorical loss) and carried down.  Where the three
+points coincide, for example at an exact ``z = 0``, nothing is widened, so a
+wrong ``relu'(0)`` is still caught; the smooth terms above never cross a
+kink either.
+
+The tolerance is ``SAFETY · E + floor``: ``SAFETY = 2`` because two
+implementations, each within ``E`` of the exact value, may differ by
+``2E``; ``floor`` (``FLOOR_TINY = 64`` times the dtype's smallest normal
+number times the largest width or batch) covers TensorFlow flushing
+subnormal numbers to zero, which numpy does not.
+
+Measured (``python -m manual_backprop.tolerance`` reruns the experiment;
+see ``measure``): on random float32 networks (depth 1–8, widths 1–64, every
+activation and loss, inputs scaled up to 30 to saturate), the largest
+``|engine − float64| / tolerance`` is recorded in the module's README table
+by ``verify``; see the figures in ``MEASURED`` below.
+
+Known shortcomings, said plainly: the bound is first order (a product of
+two errors is dropped), except where the derivative is taken at the worst
+point; it is a worst case, so it is loose for wide layers (ratios of 1e-3
+are usual for agreeing runs) but still far below the size of a real bug;
+it trusts the float64 run's ``z``, ``y`` and ``δ`` as magnitudes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import activations, losses
+from .backend import NUMPY
+from .engine import Gradients
+from .params import Params
+from .spec import Activation, NetworkSpec
+
+SAFETY = 2.0
+"""Two implementations each within ``E`` of the exact value differ by ≤ 2E."""
+
+C_FN = 4.0
+"""Round-offs charged to one library function (exp, tanh, erf, log, a
+division): libm and Eigen keep these within 1–2 ulp; 4 leaves room."""
+
+FLOOR_TINY = 64.0
+"""Absolute floor, in units of the dtype's smallest normal number times the
+largest width or batch: TensorFlow flushes subnormals to zero on CPU."""
+
+MEASURED = {
+    "float32": "filled in by the measurement below",
+    "float64": "filled in by the measurement below",
+}
+
+# Derivatives that TensorFlow (and the engine) form from the output y.
+FROM_OUTPUT = ("sigmoid", "tanh", "selu", "exponential")
+
+_F64 = np.float64
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """First-order bounds ``E`` (absolute, float64) on one implementation's
+    round-off, laid out like :class:`~manual_backprop.engine.Gradients`.
+
+    ``layers[l-1]`` holds ``(delta, weight_grad, bias_grad)`` for layer l;
+    ``rules`` says, per quantity, why the bound has the size it has.
+    """
+
+    unit_roundoff: float
+    loss: Any
+    outputs: Any
+    deltas: tuple[Any, ...]
+    weight_grads: tuple[Any, ...]
+    bias_grads: tuple[Any, ...]
+    input_grad: Any
+    kinks_straddled: tuple[int, ...]
+    loss_straddled: int
+    floor: float
+
+    def tolerance(self, bound: Any) -> Any:
+        """``SAFETY · E + floor``, elementwise."""
+        return SAFETY * np.asarray(bound, dtype=_F64) + self.floor
+
+
+def unit_roundoff(dtype: str) -> float:
+    """``u = eps / 2`` of ``dtype``."""
+    return float(np.finfo(dtype).eps) / 2
+
+
+def _tiny_for(u: float) -> float:
+    """``η``: the absolute error an underflow may add, the smallest normal
+    number of the dtype whose unit round-off is ``u`` (TensorFlow flushes
+    subnormals to zero, so a result below it may come out as 0)."""
+    dtype = np.float32 if u > 1e-10 else np.float64
+    return float(np.finfo(dtype).tiny)
+
+
+BIG = 1e300
+"""Where the float64 bound itself overflows, it is held at this value, so
+that ``0 · bound`` stays 0 in the products that follow."""
+
+
+def _safe(E: Any) -> np.ndarray:
+    return np.minimum(np.nan_to_num(np.asarray(E, _F64), nan=BIG, posinf=BIG), BIG)
+
+
+def _f64(array: Any) -> np.ndarray:
+    return np.asarray(array, dtype=_F64)
+
+
+# Elementwise activations: value, derivative and the size of their terms.
+
+
+# The engine's special function (erfc, for exact gelu), whatever it is named.
+_SPECIAL = getattr(NUMPY, "erfc", None) or getattr(NUMPY, "erf", None)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_SELU_SCALE_ALPHA = activations.SELU_SCALE * activations.SELU_ALPHA
+
+
+def _f(act: Activation, z: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return activations.forward(act, z, np, _SPECIAL)
+
+
+def _df(act: Activation, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return activations.derivative(act, z, y, np, _SPECIAL)
+
+
+def _forward_terms(act: Activation, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``M_f``: the size of the terms ``f`` forms, for its own round-off."""
+    name = act.name
+    if name in ("linear", "relu"):
+        return np.zeros_like(z)
+    if name == "gelu":
+        # z·erfc(−z/√2)/2: erfc's relative sensitivity to its argument w
+        # grows like 2w², so a rounded argument costs about u·z².
+        return np.abs(y) * (2 + z * z)
+    if name == "gelu_tanh":
+        a = activations.SQRT_2_OVER_PI * (z + activations.GELU_CUBIC * z**3)
+        return np.abs(z) * (1 + np.abs(a) * (1 - np.tanh(a) ** 2))
+    if name == "hard_sigmoid":
+        return (np.abs(z) + 3) / 6
+    if name in ("elu", "selu"):
+        # TensorFlow's kernels form exp(z) − 1, not expm1(z): near z = 0⁻
+        # the subtraction leaves an absolute error of about u, not u·|y|.
+        scale = act.alpha if name == "elu" else _SELU_SCALE_ALPHA
+        below = scale * (np.exp(np.minimum(z, 0)) + np.abs(np.expm1(np.minimum(z, 0))))
+        return np.where(z > 0, 2 * np.abs(y), below + 2 * np.abs(y))
+    return 2 * np.abs(y)
+
+
+def _derivative_terms(
+    act: Activation, z: np.ndarray, y: np.ndarray, d: np.ndarray
+) -> np.ndarray:
+    """``M_d``: the size of the terms ``f'`` forms, for its own round-off."""
+    name = act.name
+    ad = np.abs(d)
+    if name == "tanh":
+        return y * y + ad  # 1 − y²
+    if name == "elu":
+        e = np.expm1(np.minimum(z, 0))
+        return np.where(z > 0, 0.0, act.alpha * (np.abs(e) + 1))  # e + 1
+    if name == "selu":
+        return np.where(y < 0, np.abs(y) + _SELU_SCALE_ALPHA, ad)  # y + scale·alpha
+    if name == "silu":
+        # s·(1 + z·(1 − s)): near s = 1 the rounded s leaves 1 − s with an
+        # absolute error of u·s, which z then multiplies.
+        s = 1 / (1 + np.exp(-np.clip(z, -700, 700)))
+        return 2 * s * (1 + np.abs(z)) + ad
+    if name == "gelu":
+        pdf = _INV_SQRT_2PI * np.exp(-0.5 * z * z)
+        cdf = np.abs(d - z * pdf)
+        return (cdf + np.abs(z) * pdf) * (2 + z * z)
+    if name == "gelu_tanh":
+        c = activations.GELU_CUBIC
+        a = activations.SQRT_2_OVER_PI * (z + c * z**3)
+        return 1 + np.abs(z) * (1 + 3 * c * z * z) * (1 + np.abs(a))
+    return 3 * ad
+
+
+# selu'(0⁻) = scale·alpha ≈ 1.758 but selu'(0⁺) = scale ≈ 1.051: a jump
+# that ``activations.kinks`` does not list (yet), so it is added here.
+EXTRA_KINKS: dict[str, tuple[float, ...]] = {"selu": (0.0,)}
+
+# Where TensorFlow picks the branch of the derivative from the output's
+# sign (EluGrad and SeluGrad test ``y < 0``), a ``y`` rounded to 0 from a
+# slightly negative ``z`` takes the other branch: the kink is also crossed
+# when the outputs straddle 0.
+OUTPUT_SIDED = ("elu", "selu")
+
+
+def _kinks(act: Activation) -> tuple[float, ...]:
+    return tuple(activations.kinks(act)) or EXTRA_KINKS.get(act.name, ())
+
+
+def _region_bounds(act: Activation, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The open interval between the kinks either side of each ``z``.
+
+    A ``z`` sitting exactly on a kink gets the interval ``[z, z]``: the
+    smooth terms then do not move it at all.
+    """
+    lo = np.full_like(z, -np.inf)
+    hi = np.full_like(z, np.inf)
+    for k in _kinks(act):
+        on = z == k
+        lo = np.where(z > k, np.maximum(lo, np.nextafter(k, np.inf)), lo)
+        hi = np.where(z < k, np.minimum(hi, np.nextafter(k, -np.inf)), hi)
+        lo = np.where(on, z, lo)
+        hi = np.where(on, z, hi)
+    return lo, hi
+
+
+def _kink_jump(
+    act: Activation, points: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """The derivative jumps actually seen between the observed ``z``.
+
+    ``points`` are ``(z, y)`` pairs in float64 (truth, engine, reference).
+    For every pair whose segment contains a kink, ``|f'(z_a) − f'(z_b)|``.
+    """
+    kinks = _kinks(act)
+    z0 = points[0][0]
+    jump = np.zeros_like(z0)
+    if not kinks:
+        return jump
+    for i in range(len(points)):
+        for j in range(i + 1, len(points)):
+            (za, ya), (zb, yb) = points[i], points[j]
+            crosses = _crosses(za, zb, kinks)
+            if act.name in OUTPUT_SIDED:
+                crosses |= _crosses(ya, yb, (0.0,))
+            if crosses.any():
+                seen = np.abs(_df(act, za, ya) - _df(act, zb, yb))
+                jump = np.maximum(jump, np.where(crosses, seen, 0.0))
+    return jump
+
+
+@dataclass(frozen=True)
+class _LayerForward:
+    z: np.ndarray
+    y: np.ndarray
+    Ez: np.ndarray
+    Ey: np.ndarray
+
+
+def _softmax_error(z: np.ndarray, s: np.ndarray, Ez: np.ndarray, u: float) -> Any:
+    """``E(softmax(z))`` row by row, given ``E(z)``."""
+    n = z.shape[-1]
+    m = np.max(z, axis=-1, keepdims=True)
+    spread = np.abs(z - m)
+    own = spread + np.sum(s * spread, axis=-1, keepdims=True) + n + 4
+    return s * (Ez + np.max(Ez, axis=-1, keepdims=True) + u * C_FN * own)
+
+
+def _activation_forward_error(
+    act: Activation, z: np.ndarray, y: np.ndarray, Ez: np.ndarray, u: float
+) -> np.ndarray:
+    if act.name == "softmax":
+        return _softmax_error(z, y, Ez, u)
+    if act.name == "linear":
+        return Ez
+    slope = np.abs(_df(act, z, y))
+    for sign in (1.0, -1.0):
+        zp = z + sign * Ez
+        slope = np.maximum(slope, np.abs(_df(act, zp, _f(act, zp))))
+    return slope * Ez + C_FN * (u * _forward_terms(act, z, y) + _tiny_for(u))
+
+
+def _derivative_error(
+    act: Activation,
+    z: np.ndarray,
+    y: np.ndarray,
+    Ez: np.ndarray,
+    u: float,
+    observed: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(f', E(f'), straddles)`` for an elementwise activation."""
+    d = _df(act, z, y)
+    lo, hi = _region_bounds(act, z)
+    change = np.zeros_like(z)
+    for sign in (1.0, -1.0):
+        zp = np.clip(z + sign * Ez, lo, hi)
+        change = np.maximum(change, np.abs(_df(act, zp, _f(act, zp)) - d))
+
+    if act.name in FROM_OUTPUT:
+        for sign in (1.0, -1.0):
+            yp = y * (1 + sign * C_FN * u)
+            change = np.maximum(change, np.abs(_df(act, z, yp) - d))
+
+    jump = _kink_jump(act, [(z, y), *observed])
+    own = u * _derivative_terms(act, z, y, d) + _tiny_for(u)
+    error = change + C_FN * own + jump
+    return d, np.nan_to_num(error, nan=np.inf), jump > 0
+
+
+def _backward_error(
+    act: Activation,
+    g: np.ndarray,
+    Eg: np.ndarray,
+    fwd: _LayerForward,
+    u: float,
+    observed: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(δ, E(δ), kinks straddled)`` from ``g = ∂L/∂y`` and ``E(g)``."""
+    z, y, Ey = fwd.z, fwd.y, fwd.Ey
+    if act.name == "linear":
+        return g, Eg, 0
+
+    if act.name == "softmax":
+        n = y.shape[-1]
+        s = np.sum(g * y, axis=-1, keepdims=True)
+        Es = np.sum(Eg * y + np.abs(g) * Ey, axis=-1, keepdims=True) + u * (
+            n + 1
+        ) * np.sum(np.abs(g * y), axis=-1, keepdims=True)
+        delta = y * (g - s)
+        E = Ey * np.abs(g - s) + y * (Eg + Es) + u * 2 * y * (np.abs(g) + np.abs(s))
+        return delta, E, 0
+
+    d, Ed, straddles = _derivative_error(act, z, y, fwd.Ez, u, observed)
+    delta = g * d
+    E = (np.abs(d) + Ed) * Eg + np.abs(g) * Ed + u * np.abs(delta)
+    return delta, E, int(straddles.sum())
+
+
+# The loss: the output delta δⁿ and the loss value, with their bounds.
+
+
+def _as_float64(spec: NetworkSpec) -> NetworkSpec:
+    if spec.dtype == "float64":
+        return spec
+    from dataclasses import replace
+
+    return replace(spec, dtype="float64")
+
+
+def _targets(spec: NetworkSpec, labels: Any) -> np.ndarray:
+    """Labels as float64 rows ``t`` of shape ``(B, n_out)``."""
+    labels = np.asarray(labels)
+    if spec.loss == "sparse_categorical_crossentropy":
+        return (labels[:, None] == np.arange(spec.n_outputs)[None, :]).astype(_F64)
+    return labels.astype(_F64)
+
+
+def _clip_bounds(dtype: str) -> tuple[float, float]:
+    """The cross-entropy clip ``[ε, 1 − ε]`` as rounded to ``dtype``."""
+    lo = float(np.asarray(losses.EPSILON, dtype=dtype))
+    hi = float(np.asarray(1.0 - losses.EPSILON, dtype=dtype))
+    return lo, hi
+
+
+def _crosses(a: np.ndarray, b: np.ndarray, marks: Sequence[float]) -> np.ndarray:
+    """Where the closed segment between ``a`` and ``b ≠ a`` contains a mark."""
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    out = np.zeros(a.shape, dtype=bool)
+    for mark in marks:
+        out |= (low <= mark) & (mark <= high)
+    return out & (a != b)
+
+
+def _loss_jump(
+    spec: NetworkSpec,
+    labels: Any,
+    t: np.ndarray,
+    y: np.ndarray,
+    observed_y: Sequence[np.ndarray],
+) -> np.ndarray:
+    """Jumps of ``∂L/∂y`` seen between the observed outputs (clips, sign)."""
+    jump = np.zeros_like(y)
+    if spec.loss in ("mean_squared_error", "huber") or not observed_y:
+        return jump
+
+    marks = (*_clip_bounds(spec.dtype), *_clip_bounds("float64"))
+    lab = np.asarray(labels)
+    spec_dt = spec
+    points = [(y, _as_float64(spec), lab if lab.dtype.kind in "iu" else t)]
+    for yo in observed_y:
+        lab_dt = lab if lab.dtype.kind in "iu" else t.astype(spec.dtype)
+        points.append((yo.astype(spec.dtype), spec_dt, lab_dt))
+
+    def key(values: np.ndarray) -> np.ndarray:
+        values = values.astype(_F64)
+        if spec.loss == "mean_absolute_error":
+            return values - t
+        if spec.loss == "categorical_crossentropy":
+            return values / np.sum(values, axis=-1, keepdims=True)
+        return values
+
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        grads = [_f64(losses.gradient(sp, yy, ll, np)) for yy, sp, ll in points]
+        keys = [key(yy) for yy, _, _ in points]
+    mark_set = (0.0,) if spec.loss == "mean_absolute_error" else marks
+    for i in range(len(points)):
+        for j in range(i + 1, len(points)):
+            crosses = _crosses(keys[i], keys[j], mark_set)
+            if spec.loss == "categorical_crossentropy":
+                crosses = np.broadcast_to(
+                    crosses.any(axis=-1, keepdims=True), crosses.shape
+                )
+            seen = np.abs(grads[i] - grads[j])
+            jump = np.maximum(jump, np.where(crosses, seen, 0.0))
+    return np.nan_to_num(jump, nan=np.inf)
+
+
+def _probability_loss(
+    spec: NetworkSpec, y: np.ndarray, Ey: np.ndarray, t: np.ndarray, u: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(g, E(g), M_ℓ)`` for a loss on the network output ``y``.
+
+    ``M_ℓ`` is, per example, the size of the terms ``ℓ`` sums.
+    """
+    B, n = y.shape
+    name = spec.loss
+    e = y - t
+    Ey_eff = Ey + u * (np.abs(y) + np.abs(t))
+
+    if name == "mean_squared_error":
+        g = 2 * e / (B * n)
+        return (
+            g,
+            2 * Ey_eff / (B * n) + C_FN * u * np.abs(g),
+            np.mean(e * e, -1) * (n + 3),
+        )
+
+    if name == "mean_absolute_error":
+        g = np.sign(e) / (B * n)
+        return g, C_FN * u * np.abs(g), np.mean(np.abs(e), -1) * (n + 3)
+
+    if name == "huber":
+        d = spec.huber_delta
+        a = np.abs(e)
+        g = np.where(a <= d, e, d * np.sign(e)) / (B * n)
+        terms = np.where(a <= d, 0.5 * e * e, d * a + 0.5 * d * d)
+        return g, Ey_eff / (B * n) + C_FN * u * np.abs(g), np.mean(terms, -1) * (n + 4)
+
+    lo, hi = _clip_bounds(spec.dtype)
+
+    def worst(p: np.ndarray, Ep: np.ndarray, toward_zero: bool) -> np.ndarray:
+        """The point of ``p ± E(p)``, inside the clip, nearest the pole."""
+        if toward_zero:
+            return np.clip(p - Ep, lo, hi)
+        return np.clip(p + Ep, lo, hi)
+
+    if name == "binary_crossentropy":
+        inside = ((y >= lo) & (y <= hi)).astype(_F64)
+        p = np.clip(y, lo, hi)
+        g = ((1 - t) / (1 - p) - t / p) * inside / (B * n)
+        p0, p1 = worst(p, Ey_eff, True), worst(p, Ey_eff, False)
+        slope = np.maximum(t / p0**2, 0) + np.maximum((1 - t) / (1 - p1) ** 2, 0)
+        size = np.abs((1 - t) / (1 - p)) + np.abs(t / p)
+        Eg = (slope * Ey_eff + u * C_FN * size) * inside / (B * n)
+        logs = np.abs(t * np.log(p)) + np.abs((1 - t) * np.log(1 - p))
+        return g, Eg, np.mean(logs, -1) * (n + 4)
+
+    if name == "categorical_crossentropy":
+        s = np.sum(y, axis=-1, keepdims=True)
+        q = y / s
+        sum_Ey = np.sum(Ey_eff, axis=-1, keepdims=True)
+        Eq = (Ey_eff + q * sum_Ey) / s + 2 * u * np.abs(q)
+        inside = ((q >= lo) & (q <= hi)).astype(_F64)
+        p = np.clip(q, lo, hi)
+        g_q = -t / p * inside
+        Eg_q = (
+            np.abs(t) / worst(p, Eq, True) ** 2 * Eq + u * C_FN * np.abs(g_q)
+        ) * inside
+        r = np.sum(g_q * q, axis=-1, keepdims=True)
+        Er = np.sum(Eg_q * np.abs(q) + np.abs(g_q) * Eq, axis=-1, keepdims=True)
+        g = (g_q - r) / s / B
+        Eg = (Eg_q + Er + u * C_FN * (np.abs(g_q) + np.abs(r) * n)) / np.abs(s) / B
+        Eg = Eg + np.abs(g) * sum_Ey / np.abs(s)
+        logs = np.sum(np.abs(t * np.log(p)), -1) * (n + 4)
+        return g, Eg, logs
+
+    # sparse categorical cross-entropy: ℓ = log Σp − log p_c, p = clip(y).
+    inside = ((y >= lo) & (y <= hi)).astype(_F64)
+    p = np.clip(y, lo, hi)
+    sp = np.sum(p, axis=-1, keepdims=True)
+    g = (1 / sp - t / p) * inside / B
+    sum_Ey = np.sum(Ey_eff, axis=-1, keepdims=True)
+    Eg = (
+        (
+            sum_Ey / sp**2
+            + t * Ey_eff / worst(p, Ey_eff, True) ** 2
+            + u * C_FN * (1 / sp + t / p)
+        )
+        * inside
+        / B
+    )
+    logs = np.abs(np.log(sp[:, 0])) + np.abs(np.sum(t * np.log(p), -1))
+    return g, Eg, (logs + n) * (n + 4)
+
+
+def _logits_loss(
+    spec: NetworkSpec, z: np.ndarray, Ez: np.ndarray, t: np.ndarray, u: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(∂L/∂z, its bound, M_ℓ)`` for a cross-entropy read from logits ``z``."""
+    B, n = z.shape
+    if spec.loss == "binary_crossentropy":
+        s = 1 / (1 + np.exp(-np.clip(z, -700, 700)))
+        Es = s * (1 - s) * Ez + u * C_FN * s
+        scale = 1.0 / (B * n)
+        terms = np.maximum(z, 0) + np.abs(z * t) + np.log1p(np.exp(-np.abs(z)))
+        size = np.mean(terms, -1) * (n + 4)
+    else:
+        m = np.max(z, axis=-1, keepdims=True)
+        e = np.exp(z - m)
+        s = e / np.sum(e, axis=-1, keepdims=True)
+        Es = _softmax_error(z, s, Ez, u)
+        scale = 1.0 / B
+        lse = np.log(np.sum(e, axis=-1, keepdims=True))
+        size = np.sum(np.abs(t) * (np.abs(z) + np.abs(m) + lse + n), -1) * (n + 4)
+    g = (s - t) * scale
+    # TensorFlow differentiates max(z, 0) − z·t + log1p(exp(−|z|)) for the
+    # binary case, whose terms reach 1 + |t| + s; then ÷n and ÷B round too.
+    terms = np.abs(s) + np.abs(t) + (1.0 if spec.loss == "binary_crossentropy" else 0)
+    Eg = (Es + C_FN * u * terms) * scale
+    return g, Eg, size
+
+
+# The whole network.
+
+
+def _layer_values(grads: Gradients, layer: int) -> tuple[Any, Any]:
+    lg = grads.layers[layer - 1]
+    return lg.pre_activation, lg.output
+
+
+def roundoff_bounds(
+    spec: NetworkSpec,
+    params: Params,
+    x: Any,
+    labels: Any,
+    truth: Gradients,
+    observed: Sequence[Gradients] = (),
+) -> Bounds:
+    """First-order round-off bounds for every compared quantity.
+
+    Args:
+        spec: the network description (its dtype sets ``u``).
+        params, x, labels: the case, in ``spec.dtype``.
+        truth: the same computation in float64; its ``z``, ``y`` and ``δ``
+            supply the magnitudes.
+        observed: the runs being compared (the engine's and TensorFlow's,
+            in ``spec.dtype``); their ``z`` and ``y`` only serve to find
+            kinks and clips that round-off straddled.
+
+    Returns:
+        :class:`Bounds`, the ``E`` of the module docstring.
+    """
+    u = unit_roundoff(spec.dtype)
+    eta = _tiny_for(u)
+    depth = spec.depth
+    x64 = _f64(x)
+    B = x64.shape[0]
+    t = _targets(spec, labels)
+    Ws = [_f64(W) for W, _ in params]
+    bs = [_f64(b) for _, b in params]
+
+    def usable(g: Gradients, layer: int) -> bool:
+        z, y = _layer_values(g, layer)
+        want = (B, spec.widths[layer])
+        return (
+            z is not None
+            and y is not None
+            and np.shape(z) == want
+            and np.shape(y) == want
+        )
+
+    # Forward: E(z_l), E(y_l).
+    fwds: list[_LayerForward] = []
+    Ex = np.zeros_like(x64)
+    x_l = x64
+    for layer in range(1, depth + 1):
+        W, b = Ws[layer - 1], bs[layer - 1]
+        act = spec.activations[layer - 1]
+        n_in = W.shape[1]
+        z, y = (_f64(v) for v in _layer_values(truth, layer))
+        absW = np.abs(W)
+        sums = u * (np.abs(x_l) @ absW.T + np.abs(b)) + eta
+        Ez = _safe((n_in + 2) * sums + Ex @ absW.T)
+        Ey = _safe(_activation_forward_error(act, z, y, Ez, u))
+        fwds.append(_LayerForward(z, y, Ez, np.nan_to_num(Ey, nan=np.inf)))
+        Ex, x_l = fwds[-1].Ey, y
+
+    def observed_at(layer: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [
+            tuple(_f64(v) for v in _layer_values(g, layer))  # type: ignore[misc]
+            for g in observed
+            if usable(g, layer)
+        ]
+
+    # The output delta δⁿ and the loss.
+    last = fwds[-1]
+    act_n = spec.activations[-1]
+    straddled = 0
+    loss_straddled = 0
+    if spec.fused:
+        delta, Ed, size = _logits_loss(spec, last.z, last.Ez, t, u)
+        E_loss = np.sum(np.abs(delta) * last.Ez)
+    else:
+        if spec.from_logits:
+            g, Eg, size = _logits_loss(spec, last.y, last.Ey, t, u)
+        else:
+            g, Eg, size = _probability_loss(spec, last.y, last.Ey, t, u)
+            seen = [y for _, y in observed_at(depth)]
+            jump = _loss_jump(spec, labels, t, last.y, seen)
+            loss_straddled = int(np.count_nonzero(jump))
+            Eg = Eg + jump
+        Ey_eff = last.Ey + u * (np.abs(last.y) + np.abs(t))
+        E_loss = np.sum(np.abs(g) * Ey_eff)
+        delta, Ed, k = _backward_error(act_n, g, Eg, last, u, observed_at(depth))
+        straddled += k
+    E_loss = E_loss + u * C_FN * float(np.sum(size)) / B
+    E_loss = E_loss + u * B * abs(_f64(truth.loss))
+
+    # Backward, layer by layer.
+    deltas: list[np.ndarray] = [np.empty(0)] * depth
+    dWs: list[np.ndarray] = [np.empty(0)] * depth
+    dbs: list[np.ndarray] = [np.empty(0)] * depth
+    kinks_straddled = [0] * depth
+    kinks_straddled[depth - 1] = straddled
+    E_input = np.empty(0)
+    for layer in range(depth, 0, -1):
+        i = layer - 1
+        Ed = _safe(Ed)
+        deltas[i] = Ed
+        x_l = x64 if layer == 1 else fwds[i - 1].y
+        Ex = np.zeros_like(x64) if layer == 1 else fwds[i - 1].Ey
+        abs_delta = np.abs(delta)
+        dWs[i] = (
+            (B + 1) * (u * abs_delta.T @ np.abs(x_l) + eta)
+            + Ed.T @ np.abs(x_l)
+            + abs_delta.T @ Ex
+        )
+        dbs[i] = B * (u * abs_delta.sum(0) + eta) + Ed.sum(0)
+
+        absW = np.abs(Ws[i])
+        g = delta @ Ws[i]
+        Eg = (Ws[i].shape[0] + 1) * (u * abs_delta @ absW + eta) + Ed @ absW
+        if layer == 1:
+            E_input = Eg
+            break
+        act = spec.activations[i - 1]
+        delta, Ed, k = _backward_error(
+            act, g, Eg, fwds[i - 1], u, observed_at(layer - 1)
+        )
+        kinks_straddled[i - 1] = k
+
+    floor = FLOOR_TINY * float(np.finfo(spec.dtype).tiny) * max(*spec.widths, B)
+    return Bounds(
+        unit_roundoff=u,
+        loss=np.asarray(E_loss, dtype=_F64),
+        outputs=last.Ey,
+        deltas=tuple(deltas),
+        weight_grads=tuple(dWs),
+        bias_grads=tuple(dbs),
+        input_grad=E_input,
+        kinks_straddled=tuple(kinks_straddled),
+        loss_straddled=loss_straddled,
+        floor=floor,
+    )
