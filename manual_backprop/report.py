@@ -37,8 +37,8 @@ _LABELS = {
     "weight_grad": "∂L/∂W",
     "bias_grad": "∂L/∂b",
     "input_grad": "∂L/∂x",
-    "W_after_sgd": "W after SGD",
-    "b_after_sgd": "b after SGD",
+    "W_after_sgd": "W+SGD",
+    "b_after_sgd": "b+SGD",
 }
 
 
@@ -59,11 +59,11 @@ class Element:
     def to_dict(self) -> dict[str, Any]:
         return {
             "index": list(self.index),
-            "engine": _num(self.engine),
-            "reference": _num(self.reference),
-            "truth": _num(self.truth),
-            "tolerance": _num(self.tolerance),
-            "ratio": _num(self.ratio),
+            "engine": json_number(self.engine),
+            "reference": json_number(self.reference),
+            "truth": json_number(self.truth),
+            "tolerance": json_number(self.tolerance),
+            "ratio": json_number(self.ratio),
         }
 
 
@@ -95,6 +95,12 @@ class Comparison:
     worst: tuple[Element, ...] = ()
 
     @property
+    def short_name(self) -> str:
+        """``δ_3``-style label for narrow tables."""
+        label = _LABELS.get(self.quantity, self.quantity)
+        return label if self.layer is None else f"{label}_{self.layer}"
+
+    @property
     def name(self) -> str:
         """``δ³``-style label for tables: the quantity and its layer."""
         label = _LABELS.get(self.quantity, self.quantity)
@@ -105,14 +111,14 @@ class Comparison:
             "layer": self.layer,
             "quantity": self.quantity,
             "shape": list(self.shape),
-            "max_abs": _num(self.max_abs),
-            "max_rel": _num(self.max_rel),
-            "tolerance": _num(self.tolerance),
-            "ratio": _num(self.ratio),
+            "max_abs": json_number(self.max_abs),
+            "max_rel": json_number(self.max_rel),
+            "tolerance": json_number(self.tolerance),
+            "ratio": json_number(self.ratio),
             "worst_index": list(self.worst_index),
-            "engine_value": _num(self.engine_value),
-            "reference_value": _num(self.reference_value),
-            "truth_value": _num(self.truth_value),
+            "engine_value": json_number(self.engine_value),
+            "reference_value": json_number(self.reference_value),
+            "truth_value": json_number(self.truth_value),
             "verdict": self.verdict,
             "passed": self.passed,
             "n_failing": self.n_failing,
@@ -216,9 +222,10 @@ class Report:
 
     def table(self) -> Any:
         """A ``rich.table.Table`` with one row per comparison."""
+        from rich.markup import escape
         from rich.table import Table
 
-        title = f"{self.spec.describe()} — TensorFlow {self.mode}"
+        title = escape(f"{self.spec.describe()} — TensorFlow {self.mode}")
         table = Table(title=title, title_justify="left")
         for column in ("quantity", "shape", "max |Δ|", "max rel", "tolerance"):
             table.add_column(
@@ -229,7 +236,7 @@ class Report:
         for c in self.comparisons:
             style = None if c.passed else "bold red"
             table.add_row(
-                c.name,
+                c.short_name,
                 "×".join(map(str, c.shape)) or "scalar",
                 _fmt(c.max_abs),
                 _fmt(c.max_rel),
@@ -252,8 +259,8 @@ class Report:
             "engine": self.engine_name,
             "truth": self.truth,
             "first_divergent_delta": self.first_divergent_delta,
-            "worst_ratio": _num(self.worst_ratio),
-            "max_abs": _num(self.max_abs),
+            "worst_ratio": json_number(self.worst_ratio),
+            "max_abs": json_number(self.max_abs),
             "sgd": self.sgd,
             "notes": list(self.notes),
             "comparisons": [c.to_dict() for c in self.comparisons],
@@ -285,7 +292,7 @@ def _sortable(value: float) -> float:
     return -1.0 if math.isnan(value) else value
 
 
-def _num(value: Any) -> Any:
+def json_number(value: Any) -> Any:
     """A float for JSON: non-finite values as the strings JSON lacks."""
     value = float(value)
     if math.isfinite(value):

@@ -1,0 +1,517 @@
+"""``manual-backprop``: the command line (also ``python -m manual_backprop``).
+
+``manual-backprop verify`` with no arguments trains the default network on
+scikit-learn's bundled digits with the engine, cross-checks it against
+TensorFlow at the trained parameters, then cross-checks a batch of random
+network descriptions, and prints a per-layer table and a verdict.
+``--spec``/``--params`` check a network of your own, ``--replay`` reruns a
+saved failing case, ``--json`` writes the machine-readable report.
+
+``manual-backprop bench …`` hands its arguments to ``benchmarks.cli``.
+
+Exit status: 0 when everything agrees, 1 on a mismatch, 2 on bad input
+(one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ManualBackpropError, SpecError
+from .params import LayerParams, Params, init_params, load_params
+from .spec import DTYPES, NetworkSpec, write_atomic
+
+EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
+
+# The default network: 64 pixels in, 10 digit classes out.
+DEFAULT_SPEC = {
+    "widths": [64, 32, 16, 10],
+    "activations": ["relu", "tanh", "softmax"],
+    "loss": "categorical_crossentropy",
+    "dtype": "float32",
+}
+DEFAULT_EPOCHS = 5
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_LEARNING_RATE = 0.1  # with momentum 0.9 this trains the digits in a few epochs
+DEFAULT_MOMENTUM = 0.9
+CHECK_BATCH = 64  # digits in the cross-check's batch
+DEFAULT_RANDOM_NETS = 20
+RANDOM_BATCH = 8  # the largest batch of a random network's check
+
+
+@dataclass
+class _Outcome:
+    """What one ``verify`` run found, for the verdict and ``--json``."""
+
+    reports: list[Any] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    training: dict[str, Any] | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.reports)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="manual-backprop",
+        description="A hand-written backprop engine, cross-checked against TensorFlow.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    verify = commands.add_parser(
+        "verify",
+        help="cross-check the engine against TensorFlow",
+        description="Cross-check the engine against TensorFlow layer by layer. "
+        "With no options: train the default network on the bundled digits, "
+        "check it at the trained parameters, then check random networks.",
+    )
+    verify.add_argument("--spec", type=Path, help="network description (JSON)")
+    verify.add_argument(
+        "--params", type=Path, help="parameters (.npz: W1, b1, …); needs --spec"
+    )
+    verify.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    verify.add_argument(
+        "--dtype", choices=DTYPES, help="override the description's dtype"
+    )
+    verify.add_argument(
+        "--mode",
+        choices=("function", "eager"),
+        default="function",
+        help="TensorFlow's execution mode (default: function)",
+    )
+    verify.add_argument(
+        "--json", help="write the full report as JSON to this file ('-': stdout)"
+    )
+    verify.add_argument("--replay", type=Path, help="rerun a saved case file")
+    verify.add_argument(
+        "--random",
+        type=int,
+        default=DEFAULT_RANDOM_NETS,
+        metavar="N",
+        help=f"random networks to check by default (default {DEFAULT_RANDOM_NETS})",
+    )
+    verify.add_argument(
+        "--epochs", type=int, default=DEFAULT_EPOCHS, help="training epochs"
+    )
+
+    bench = commands.add_parser(
+        "bench", help="run the benchmarks (arguments go to benchmarks.cli)"
+    )
+    bench.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "bench":  # pragma: no cover - handled above
+            return _bench(args.rest)
+        return _verify(args)
+    except (ManualBackpropError, OSError) as err:
+        message = " ".join(str(err).split())
+        print(f"manual-backprop: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _bench(argv: list[str]) -> int:
+    try:
+        from benchmarks.cli import main as bench_main
+    except ImportError as err:
+        print(
+            "manual-backprop: error: the benchmarks are not available "
+            f"(cannot import benchmarks.cli: {err}); install the project with "
+            "`pip install -e '.[bench]'` from a checkout.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    return int(bench_main(argv) or 0)
+
+
+# verify
+
+
+def _verify(args: argparse.Namespace) -> int:
+    if args.params is not None and args.spec is None:
+        raise SpecError("--params needs --spec: the description says what they fit.")
+    if args.replay is not None and (args.spec or args.params):
+        raise SpecError("--replay runs a saved case; drop --spec and --params.")
+    if args.random < 0 or args.epochs < 0:
+        raise SpecError("--random and --epochs must be 0 or more.")
+
+    console = _console(to_stderr=args.json == "-")
+    _quiet_tensorflow()
+    console.print("[dim]Starting TensorFlow…[/dim]")
+    import tf_reference
+
+    console.print(f"TensorFlow mode: {tf_reference.execution_mode_note(args.mode)}")
+
+    outcome = _Outcome()
+    if args.replay is not None:
+        _run_replay(args, console, outcome)
+    elif args.spec is not None:
+        _run_spec(args, console, outcome)
+    else:
+        _run_default(args, console, outcome)
+
+    _print_verdict(console, outcome, args.mode)
+    if args.json:
+        _write_json(args.json, outcome, args.mode)
+    return EXIT_OK if outcome.passed else EXIT_MISMATCH
+
+
+def _console(to_stderr: bool) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=to_stderr, highlight=False)
+
+
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up chatter out of the output."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", module=r"(tensorflow|keras|absl)")
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+    except ImportError:  # pragma: no cover - absl comes with TensorFlow
+        pass
+
+
+def _check(console: Any, outcome: _Outcome, label: str, **kwargs: Any) -> Any:
+    from .crosscheck import cross_check
+
+    with np.errstate(all="ignore"):
+        report = cross_check(**kwargs)
+    outcome.reports.append(report)
+    outcome.labels.append(label)
+    return report
+
+
+def _show(console: Any, report: Any) -> None:
+    console.print(report.table())
+    console.print(report.summary(), markup=False)
+
+
+def _run_default(args: argparse.Namespace, console: Any, outcome: _Outcome) -> None:
+
+    from .crosscheck import SGDCheck
+    from .data import accuracy, load_digits
+    from .engine import forward
+    from .optimizers import SGD
+    from .training import train
+
+    spec = NetworkSpec.from_dict(DEFAULT_SPEC)
+    if args.dtype:
+        spec = replace(spec, dtype=args.dtype)
+    digits = load_digits(spec.dtype, seed=args.seed)
+    params = init_params(spec, seed=args.seed)
+
+    console.rule("Training on scikit-learn's 8×8 digits")
+    console.print(
+        f"{spec.describe()}: {len(digits.x_train)} training and "
+        f"{len(digits.x_test)} test images; SGD(learning_rate="
+        f"{DEFAULT_LEARNING_RATE}, momentum={DEFAULT_MOMENTUM}), batches of "
+        f"{DEFAULT_BATCH_SIZE}, seed {args.seed}",
+        markup=False,
+    )
+    epochs: list[dict[str, float]] = []
+
+    def on_epoch(epoch: int, loss: float) -> None:
+        epochs.append({"epoch": epoch + 1, "loss": loss})
+        console.print(f"  epoch {epoch + 1}: mean training loss {loss:.4f}")
+
+    optimizer = SGD(DEFAULT_LEARNING_RATE, DEFAULT_MOMENTUM)
+    params, _ = train(
+        spec,
+        params,
+        digits.x_train,
+        digits.labels_train,
+        epochs=args.epochs,
+        batch_size=DEFAULT_BATCH_SIZE,
+        optimizer=optimizer,
+        seed=args.seed,
+        on_epoch=on_epoch,
+    )
+    with np.errstate(all="ignore"):
+        train_acc = accuracy(
+            forward(spec, params, digits.x_train).outputs, digits.labels_train
+        )
+        test_acc = accuracy(
+            forward(spec, params, digits.x_test).outputs, digits.labels_test
+        )
+    console.print(f"  accuracy: training {train_acc:.1%}, test {test_acc:.1%}")
+    outcome.training = {
+        "spec": spec.to_dict(),
+        "epochs": epochs,
+        "train_accuracy": train_acc,
+        "test_accuracy": test_acc,
+    }
+
+    console.rule("Cross-check at the trained parameters")
+    x = digits.x_test[:CHECK_BATCH]
+    labels = digits.labels_test[:CHECK_BATCH]
+    sgd = SGDCheck(DEFAULT_LEARNING_RATE, DEFAULT_MOMENTUM, steps=3)
+    report = _check(
+        console,
+        outcome,
+        "trained digits network",
+        spec=spec,
+        params=params,
+        x=x,
+        labels=labels,
+        mode=args.mode,
+        sgd=sgd,
+    )
+    _show(console, report)
+
+    if args.random:
+        _run_random(args, console, outcome)
+
+
+def _run_random(args: argparse.Namespace, console: Any, outcome: _Outcome) -> None:
+    from rich.markup import escape
+
+    from .crosscheck import random_case
+
+    console.rule(f"{args.random} random networks (seed {args.seed})")
+    rng = np.random.default_rng([args.seed, 1])
+    for i in range(args.random):
+        dtype = args.dtype or DTYPES[i % len(DTYPES)]
+        spec, params, x, labels = random_case(
+            rng, dtype=dtype, max_batch=RANDOM_BATCH, saturate=True
+        )
+        report = _check(
+            console,
+            outcome,
+            f"random network {i + 1}",
+            spec=spec,
+            params=params,
+            x=x,
+            labels=labels,
+            mode=args.mode,
+        )
+        mark = "[green]PASS[/green]" if report.passed else "[bold red]FAIL[/bold red]"
+        console.print(
+            f"{mark} {i + 1:>3} {escape(spec.describe())}  batch {x.shape[0]}  worst "
+            f"error/tol {report.worst_ratio:.3g}  max |Δ| {report.max_abs:.3g}"
+        )
+        if not report.passed:
+            console.print(report.summary(), markup=False)
+
+
+def _run_spec(args: argparse.Namespace, console: Any, outcome: _Outcome) -> None:
+    from .crosscheck import random_batch
+
+    spec = NetworkSpec.load(args.spec)
+    if args.params is not None:
+        params = load_params(args.params, spec)
+    else:
+        params = init_params(spec, seed=args.seed)
+    if args.dtype and args.dtype != spec.dtype:
+        # An explicit request on the command line: cast, and say so.
+        console.print(f"casting the description and parameters to {args.dtype}")
+        spec = replace(spec, dtype=args.dtype)
+        params = _cast(params, args.dtype)
+
+    x, labels, source = _batch_for(spec, args.seed)
+    if x is None:
+        rng = np.random.default_rng([args.seed, 2])
+        x, labels = random_batch(spec, rng, RANDOM_BATCH)
+        source = f"a random batch of {RANDOM_BATCH} (seed {args.seed})"
+    console.print(f"{spec.describe()} on {source}", markup=False)
+    report = _check(
+        console,
+        outcome,
+        str(args.spec),
+        spec=spec,
+        params=params,
+        x=x,
+        labels=labels,
+        mode=args.mode,
+    )
+    _show(console, report)
+
+
+def _batch_for(spec: NetworkSpec, seed: int) -> tuple[Any, Any, str]:
+    """Digits, when the network reads 64 pixels into 10 classes."""
+    from .data import N_CLASSES, N_INPUTS, load_digits
+
+    fits = (
+        spec.n_inputs == N_INPUTS
+        and spec.n_outputs == N_CLASSES
+        and spec.loss in ("categorical_crossentropy", "sparse_categorical_crossentropy")
+    )
+    if not fits:
+        return None, None, ""
+    sparse = spec.loss == "sparse_categorical_crossentropy"
+    digits = load_digits(spec.dtype, seed=seed, sparse=sparse)
+    x, labels = digits.x_test[:CHECK_BATCH], digits.labels_test[:CHECK_BATCH]
+    return x, labels, f"{len(x)} test digits"
+
+
+def _cast(params: Params, dtype: str) -> Params:
+    return tuple(LayerParams(W.astype(dtype), b.astype(dtype)) for W, b in params)
+
+
+def _run_replay(args: argparse.Namespace, console: Any, outcome: _Outcome) -> None:
+    from .crosscheck import SGDCheck
+    from .replay import load_case
+
+    case = load_case(args.replay)
+    meta = case.meta
+    engine_name = str(meta.get("engine", "engine"))
+    backward, sgd_class = _engine_named(engine_name)
+    mode = str(meta.get("mode", args.mode))
+    sgd = None
+    if isinstance(meta.get("sgd"), dict):
+        fields = meta["sgd"]
+        try:
+            sgd = SGDCheck(
+                learning_rate=float(fields["learning_rate"]),
+                momentum=float(fields.get("momentum", 0.0)),
+                nesterov=bool(fields.get("nesterov", False)),
+                steps=int(fields.get("steps", 1)),
+                optimizer_factory=sgd_class,
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise SpecError(
+                f"case file {str(args.replay)!r}: meta['sgd'] is malformed "
+                f"({err!r}); it needs learning_rate, momentum, nesterov, steps."
+            ) from err
+
+    prop = meta.get("property", "not recorded")
+    console.rule(f"Replaying {args.replay}")
+    console.print(
+        f"property: {prop}; engine: {engine_name}; TensorFlow mode: {mode}",
+        markup=False,
+    )
+    report = _check(
+        console,
+        outcome,
+        str(args.replay),
+        spec=case.spec,
+        params=case.params,
+        x=case.x,
+        labels=case.labels,
+        mode=mode,
+        engine=backward,
+        sgd=sgd,
+        engine_name=engine_name,
+    )
+    _show(console, report)
+
+
+def _engine_named(name: str) -> tuple[Any, Any]:
+    """The backward pass and SGD class a case file names."""
+    from .engine import backward
+    from .optimizers import SGD
+
+    if name == "engine":
+        return backward, SGD
+    mutation = name.removeprefix("mutation:")
+    try:
+        from .testing.mutations import mutated_engine
+    except ImportError as err:
+        raise SpecError(
+            f"the case names engine {name!r}, but the mutation catalogue "
+            f"cannot be imported ({err})."
+        ) from err
+    try:
+        mutant = mutated_engine(mutation)
+    except KeyError as err:
+        raise SpecError(
+            f"the case names engine {name!r}: {err.args[0] if err.args else err}"
+        ) from err
+    return mutant.backward, mutant.SGD
+
+
+# The verdict.
+
+
+def _print_verdict(console: Any, outcome: _Outcome, mode: str) -> None:
+    console.rule("Verdict")
+    by_dtype = _by_dtype(outcome)
+    truths = sorted({r.truth for r in outcome.reports})
+    console.print(f"TensorFlow execution mode: {mode}")
+    console.print(f"truth: {'; '.join(truths)}")
+    console.print(
+        "tolerance: per element, 2 × a first-order round-off bound built from "
+        "the dtype's unit round-off and the magnitudes summed, plus the jumps "
+        "where round-off straddled a kink (see manual_backprop.tolerance)"
+    )
+    for dtype, figures in by_dtype.items():
+        console.print(
+            f"  {dtype}: {figures['checks']} check(s), {figures['failed']} "
+            f"failed; worst error/tolerance {figures['worst_ratio']:.3g}; largest "
+            f"|engine − TensorFlow| {figures['max_abs']:.3g}"
+        )
+    if outcome.passed:
+        console.print(
+            f"[bold green]PASS[/bold green]: the engine agrees with TensorFlow "
+            f"in all {len(outcome.reports)} check(s)."
+        )
+    else:
+        failed = [
+            label
+            for label, r in zip(outcome.labels, outcome.reports, strict=True)
+            if not r.passed
+        ]
+        console.print(
+            f"[bold red]FAIL[/bold red]: {len(failed)} of {len(outcome.reports)} "
+            f"check(s) disagree: {', '.join(failed)}."
+        )
+
+
+def _by_dtype(outcome: _Outcome) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for report in outcome.reports:
+        figures = out.setdefault(
+            report.spec.dtype,
+            {"checks": 0, "failed": 0, "worst_ratio": 0.0, "max_abs": 0.0},
+        )
+        figures["checks"] += 1
+        figures["failed"] += 0 if report.passed else 1
+        figures["worst_ratio"] = max(figures["worst_ratio"], report.worst_ratio)
+        figures["max_abs"] = max(figures["max_abs"], report.max_abs)
+    return out
+
+
+def _write_json(target: str, outcome: _Outcome, mode: str) -> None:
+    from .report import json_number, versions
+
+    by_dtype = {
+        dtype: {k: json_number(v) for k, v in figures.items()}
+        for dtype, figures in _by_dtype(outcome).items()
+    }
+    document = {
+        "passed": outcome.passed,
+        "mode": mode,
+        "training": outcome.training,
+        "by_dtype": by_dtype,
+        "checks": [
+            {"label": label, **report.to_dict()}
+            for label, report in zip(outcome.labels, outcome.reports, strict=True)
+        ],
+        "versions": versions(),
+    }
+    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
+    if target == "-":
+        sys.stdout.write(text)
+    else:
+        write_atomic(target, text.encode())

@@ -1,0 +1,143 @@
+"""Case files: one failing cross-check, saved so that it replays exactly.
+
+A case is a network description, its parameters, a batch and a few facts
+about how it was found (``meta``).  It is one ``.npz`` file, readable
+without pickle:
+
+* ``spec`` and ``meta``: JSON text, each stored as a 0-d unicode array;
+* ``W1, b1, W2, …``: the parameters in the engine's layout;
+* ``x`` and ``labels``: the batch.
+
+``meta["engine"]`` is ``"engine"`` or ``"mutation:<name>"`` (a broken copy
+from ``manual_backprop.testing.mutations``); ``meta["property"]`` names the
+property that failed; ``meta["sgd"]``, when present, holds the SGD check's
+``learning_rate``, ``momentum``, ``nesterov`` and ``steps``;
+``meta["mode"]`` TensorFlow's execution mode.  ``manual-backprop verify
+--replay FILE`` runs the case again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .engine import check_inputs, check_labels
+from .errors import SpecError
+from .params import LayerParams, Params, check_params
+from .spec import NetworkSpec, write_atomic
+
+FORMAT = "manual-backprop-case/1"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One saved case: what ``cross_check`` needs, plus how it was found."""
+
+    spec: NetworkSpec
+    params: Params
+    x: np.ndarray
+    labels: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def save_case(
+    path: str | os.PathLike[str],
+    spec: NetworkSpec,
+    params: Params,
+    x: Any,
+    labels: Any,
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Write a case file atomically (see the module docstring)."""
+    params = check_params(spec, params)
+    meta = dict(meta or {})
+    meta.setdefault("engine", "engine")
+    meta["format"] = FORMAT
+    try:
+        meta_text = json.dumps(meta)
+    except TypeError as err:
+        raise SpecError(
+            f"meta must hold JSON values only (numbers, strings, lists, "
+            f"objects): {err}."
+        ) from err
+
+    arrays: dict[str, np.ndarray] = {
+        "spec": np.array(spec.to_json()),
+        "meta": np.array(meta_text),
+        "x": np.asarray(x),
+        "labels": np.asarray(labels),
+    }
+    for layer, (W, b) in enumerate(params, start=1):
+        arrays[f"W{layer}"] = np.asarray(W)
+        arrays[f"b{layer}"] = np.asarray(b)
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic(path, buffer.getvalue())
+
+
+def load_case(path: str | os.PathLike[str]) -> Case:
+    """Read and check a case file written by :func:`save_case`."""
+    name = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except FileNotFoundError as err:
+        raise SpecError(f"case file {name!r} does not exist.") from err
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        raise SpecError(
+            f"cannot read case file {name!r}: {err}. A case file is the .npz "
+            "that save_case (or a failing property test) wrote."
+        ) from err
+
+    missing = [
+        k for k in ("spec", "meta", "x", "labels", "W1", "b1") if k not in arrays
+    ]
+    if missing:
+        raise SpecError(
+            f"case file {name!r} lacks {', '.join(missing)}; it needs spec, "
+            "meta, x, labels and W1, b1, … for every layer."
+        )
+
+    spec = NetworkSpec.from_json(_text(arrays["spec"], "spec", name))
+    try:
+        meta = json.loads(_text(arrays["meta"], "meta", name))
+    except json.JSONDecodeError as err:
+        raise SpecError(f"case file {name!r}: meta is not valid JSON: {err}.") from err
+    if not isinstance(meta, dict):
+        raise SpecError(f"case file {name!r}: meta must be a JSON object.")
+
+    expected = {f"{k}{layer}" for layer in range(1, spec.depth + 1) for k in "Wb"}
+    present = {k for k in arrays if k[:1] in "Wb" and k[1:].isdigit()}
+    if present != expected:
+        raise SpecError(
+            f"case file {name!r}: the description has {spec.depth} layer(s) "
+            f"but the file holds {sorted(present)}; expected {sorted(expected)}."
+        )
+    params = check_params(
+        spec,
+        [
+            LayerParams(arrays[f"W{layer}"], arrays[f"b{layer}"])
+            for layer in range(1, spec.depth + 1)
+        ],
+        argument=name,
+    )
+    x, labels = arrays["x"], arrays["labels"]
+    check_inputs(spec, x, argument=f"{name}: x")
+    check_labels(spec, labels, batch=x.shape[0], argument=f"{name}: labels")
+    return Case(spec, params, x, labels, meta)
+
+
+def _text(array: np.ndarray, key: str, name: str) -> str:
+    if array.shape != () or array.dtype.kind != "U":
+        raise SpecError(
+            f"case file {name!r}: {key!r} must be JSON text stored as a 0-d "
+            f"unicode array; found dtype {array.dtype}, shape {array.shape}."
+        )
+    return str(array[()])
