@@ -1,0 +1,148 @@
+"""Matrix products timed alone: the machine's ceiling and each step's floor.
+
+* ``square_gemm``: ``C = A B`` with ``n × n`` operands, ``2 n³`` FLOPs per
+  call.  Its best rate over the libraries is the ceiling that achieved
+  FLOP/s are compared with.
+* ``step_gemms``: exactly the matrix products of one engine step on a
+  shape, three per layer in the engine's layout (``x Wᵀ``, ``δᵀ x``,
+  ``δ W``), on fresh random operands of the same shapes and dtype, written
+  into preallocated outputs where the library allows.  A step can hardly
+  be faster than these; ``step / step_gemms`` is how much it adds.
+
+Both return a callable for the sweep's interleaved timing, per "family":
+``numpy``, ``tf-cpu``, ``cupy``, ``tf-gpu``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .shapes import Shape
+
+
+def _operands(
+    shape: Shape, dtype: str, seed: int = 1
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per layer: an input x (B, n_in), a weight W (n_out, n_in), a δ (B, n_out)."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    pairs = zip(shape.widths[:-1], shape.widths[1:], strict=True)
+    for n_in, n_out in pairs:
+        x = rng.standard_normal((shape.batch, n_in)).astype(dtype)
+        W = rng.standard_normal((n_out, n_in)).astype(dtype)
+        delta = rng.standard_normal((shape.batch, n_out)).astype(dtype)
+        layers.append((x, W, delta))
+    return layers
+
+
+def step_gemms(shape: Shape, dtype: str, family: str) -> Callable[[], Any]:
+    layers = _operands(shape, dtype)
+    if family == "numpy":
+        return _numpy_gemms(layers)
+    if family == "cupy":
+        return _cupy_gemms(layers)
+    return _tf_gemms(layers, "/GPU:0" if family == "tf-gpu" else "/CPU:0")
+
+
+def _numpy_gemms(layers: list[tuple[np.ndarray, ...]]) -> Callable[[], Any]:
+    outs = [
+        (np.empty_like(delta), np.empty_like(W), np.empty_like(x))
+        for x, W, delta in layers
+    ]
+
+    def run() -> None:
+        for (x, W, delta), (z, dW, g) in zip(layers, outs, strict=True):
+            np.matmul(x, W.T, out=z)
+            np.matmul(delta.T, x, out=dW)
+            np.matmul(delta, W, out=g)
+
+    return run
+
+
+def _cupy_gemms(layers: list[tuple[np.ndarray, ...]]) -> Callable[[], Any]:
+    import cupy
+
+    device_layers = [tuple(cupy.asarray(a) for a in layer) for layer in layers]
+    outs = [
+        (cupy.empty_like(delta), cupy.empty_like(W), cupy.empty_like(x))
+        for x, W, delta in device_layers
+    ]
+    sync = cupy.cuda.get_current_stream().synchronize
+
+    def run() -> None:
+        for (x, W, delta), (z, dW, g) in zip(device_layers, outs, strict=True):
+            cupy.matmul(x, W.T, out=z)
+            cupy.matmul(delta.T, x, out=dW)
+            cupy.matmul(delta, W, out=g)
+        sync()
+
+    return run
+
+
+def _tf_gemms(layers: list[tuple[np.ndarray, ...]], device: str) -> Callable[[], Any]:
+    from .implementations import tensorflow
+
+    tf = tensorflow()
+    with tf.device(device):
+        tensors = [tuple(tf.constant(a) for a in layer) for layer in layers]
+
+    @tf.function
+    def products() -> Any:
+        corners = []
+        for x, W, delta in tensors:
+            z = tf.matmul(x, W, transpose_b=True)
+            dW = tf.matmul(delta, x, transpose_a=True)
+            g = tf.matmul(delta, W)
+            corners += [z[0, 0], dW[0, 0], g[0, 0]]
+        return tf.add_n(corners)  # depends on every product: waits for all
+
+    def run() -> None:
+        with tf.device(device):
+            products().numpy()
+
+    return run
+
+
+def square_gemm(n: int, dtype: str, family: str) -> Callable[[], Any]:
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    if family == "numpy":
+        c = np.empty_like(a)
+        return lambda: np.matmul(a, b, out=c)
+    if family == "cupy":
+        import cupy
+
+        da, db = cupy.asarray(a), cupy.asarray(b)
+        dc = cupy.empty_like(da)
+        sync = cupy.cuda.get_current_stream().synchronize
+
+        def run_cupy() -> None:
+            cupy.matmul(da, db, out=dc)
+            sync()
+
+        return run_cupy
+
+    from .implementations import tensorflow
+
+    tf = tensorflow()
+    device = "/GPU:0" if family == "tf-gpu" else "/CPU:0"
+    with tf.device(device):
+        ta, tb = tf.constant(a), tf.constant(b)
+
+    @tf.function
+    def product() -> Any:
+        return tf.matmul(ta, tb)[0, 0]
+
+    def run_tf() -> None:
+        with tf.device(device):
+            product().numpy()
+
+    return run_tf
+
+
+def square_flops(n: int) -> int:
+    return 2 * n**3

@@ -1,0 +1,96 @@
+"""``manual-backprop bench`` and ``python -m benchmarks``: run the sweep."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from .implementations import BY_NAME
+from .shapes import PRESETS
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="manual-backprop bench",
+        description=(
+            "Time one training step (forward, backward, SGD) of the engine "
+            "against tf.GradientTape on several network shapes, measure the "
+            "machine's matrix-multiply ceiling, and write JSON, Markdown and "
+            "PNG results."
+        ),
+    )
+    parser.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="quick",
+        help="quick: a few minutes on 2 cores (default); full: more shapes, "
+        "float64 too, more repeats",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/bench"), help="output folder"
+    )
+    parser.add_argument(
+        "--impl",
+        action="append",
+        choices=sorted(BY_NAME),
+        help="time only this implementation (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--shape",
+        action="append",
+        help="time only shapes with this name (tiny, small, medium, "
+        "deep-narrow, large; repeatable)",
+    )
+    parser.add_argument(
+        "--dtype",
+        action="append",
+        choices=["float32", "float64"],
+        help="override the preset's dtypes (repeatable)",
+    )
+    parser.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="skip the peak-memory subprocesses",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    from tqdm import tqdm
+
+    from . import report, suite
+
+    impls = args.impl
+    if impls is not None and "engine-numpy" not in impls:
+        impls = ["engine-numpy", *impls]  # the reference for checks and ratios
+
+    def progress(total: int) -> tqdm:
+        return tqdm(
+            total=total, unit="block", disable=args.no_progress, file=sys.stderr
+        )
+
+    command = (
+        "manual-backprop bench " + shlex.join(argv)
+        if argv
+        else ("manual-backprop bench")
+    )
+    results = suite.run(
+        PRESETS[args.preset],
+        impl_names=impls,
+        shape_names=args.shape,
+        dtypes=args.dtype,
+        with_memory=not args.no_memory,
+        progress=progress,
+    )
+    paths = report.write_all(results, args.out, command)
+    print(Path(paths["markdown"]).read_text(encoding="utf-8"))
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0

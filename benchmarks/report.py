@@ -1,0 +1,346 @@
+"""The sweep's results as JSON, Markdown tables, target checks and PNG plots.
+
+Every file is written atomically (``manual_backprop.spec.write_atomic``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from manual_backprop.spec import write_atomic
+
+ENGINES = ("engine-numpy", "engine-tf-function")
+GPU_ENGINES = ("engine-cupy", "engine-tf-function-gpu")
+
+# The issue's targets, as numbers.
+EAGER_SPEEDUP_TARGET = 20.0  # engine vs eager tape, networks up to 1e5 params
+SMALL_NETWORK_PARAMS = 100_000
+GEMM_BOUND_TARGET = 1.10  # step / its matmuls alone, GEMM-bound shapes
+DEEP_NARROW_TARGET = 1.5  # the same for the 20-layer, 64-wide network
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value >= 1:
+        return f"{value:.3g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} µs"
+
+
+def _cell(entry: dict[str, Any]) -> str:
+    if entry.get("status") != "ok":
+        return entry.get("status", "–")
+    return (
+        f"{seconds(entry['median_s'])} "
+        f"({seconds(entry['min_s'])}–{seconds(entry['max_s'])})"
+    )
+
+
+def _median(row: dict[str, Any], name: str) -> float | None:
+    entry = row["implementations"].get(name, {})
+    return entry.get("median_s") if entry.get("status") == "ok" else None
+
+
+def best_engine(row: dict[str, Any], names: tuple[str, ...] = ENGINES) -> str | None:
+    timed = [(m, n) for n in names if (m := _median(row, n)) is not None]
+    return min(timed)[1] if timed else None
+
+
+def ratios(row: dict[str, Any]) -> dict[str, Any]:
+    """The ratios the targets speak of, for one shape."""
+    best = best_engine(row)
+    out: dict[str, Any] = {"best_engine": best}
+    eager = _median(row, "tape-eager")
+    function = _median(row, "tape-function")
+    if best is not None:
+        t_best = _median(row, best)
+        entry = row["implementations"][best]
+        out["eager_tape_over_best_engine"] = eager / t_best if eager else None
+        out["best_engine_over_tape_function"] = t_best / function if function else None
+        out["best_engine_step_over_matmuls"] = entry.get("step_over_matmuls")
+    numpy_entry = row["implementations"].get("engine-numpy", {})
+    out["engine_numpy_step_over_matmuls"] = numpy_entry.get("step_over_matmuls")
+    out["eager_tape_over_engine_numpy"] = (
+        eager / numpy_entry["median_s"]
+        if eager and numpy_entry.get("median_s")
+        else None
+    )
+    return out
+
+
+def target_checks(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the issue, met or not, with the figures behind it."""
+    checks = []
+    for row in run["shapes"]:
+        r = ratios(row)
+        label = row["label"]
+        if row["params"] <= SMALL_NETWORK_PARAMS and r.get(
+            "eager_tape_over_best_engine"
+        ):
+            value = r["eager_tape_over_best_engine"]
+            checks.append(
+                {
+                    "target": f"engine ≥ {EAGER_SPEEDUP_TARGET:g}× faster than the "
+                    "eager tape (≤ 1e5 parameters)",
+                    "shape": label,
+                    "value": value,
+                    "met": value >= EAGER_SPEEDUP_TARGET,
+                }
+            )
+        if r.get("best_engine_over_tape_function"):
+            value = r["best_engine_over_tape_function"]
+            checks.append(
+                {
+                    "target": "best engine backend no slower than the tape in "
+                    "tf.function (time ratio ≤ 1)",
+                    "shape": label,
+                    "value": value,
+                    "met": value <= 1.0,
+                }
+            )
+        limit = None
+        if row["gemm_bound"]:
+            limit = GEMM_BOUND_TARGET
+        elif row["shape"] == "deep-narrow":
+            limit = DEEP_NARROW_TARGET
+        if limit is not None and r.get("best_engine_step_over_matmuls"):
+            value = r["best_engine_step_over_matmuls"]
+            checks.append(
+                {
+                    "target": f"step ≤ {limit:g}× its matrix products alone "
+                    f"({r['best_engine']})",
+                    "shape": label,
+                    "value": value,
+                    "met": value <= limit,
+                }
+            )
+    return checks
+
+
+def markdown(results: dict[str, Any], command: str) -> str:
+    env = results["environment"]
+    lines = [
+        f"Command: `{command}` (preset {results['preset']}, "
+        f"{results['wall_seconds']:.0f} s).",
+        "",
+        f"Machine: {env['cpu']}, {env['cpu_count']} CPUs; numpy {env['numpy']}"
+        + (f", TensorFlow {env['tensorflow']}" if env.get("tensorflow") else "")
+        + f"; GPU: {', '.join(env['gpus_nvidia_smi']) or 'no GPU visible'}; "
+        f"load average at start {_load(env.get('load_average_at_start'))}, "
+        f"at end {_load(env.get('load_average_at_end'))}.",
+        "",
+    ]
+    for run in results["runs"]:
+        lines += _run_markdown(run)
+    if "memory" in results:
+        lines += _memory_markdown(results["memory"])
+    return "\n".join(lines) + "\n"
+
+
+def _load(values: list[float] | None) -> str:
+    return "/".join(f"{v:.2f}" for v in values) if values else "?"
+
+
+def _run_markdown(run: dict[str, Any]) -> list[str]:
+    dtype = run["dtype"]
+    ceil = run["ceiling"]
+    names = list(run["shapes"][0]["implementations"]) if run["shapes"] else []
+    ceiling_text = ", ".join(f"{k} {v:.0f}" for k, v in ceil["gflops"].items())
+    lines = [
+        f"### {dtype}",
+        "",
+        f"Matrix-multiply ceiling ({ceil['n']}² square GEMM, median GFLOP/s): "
+        f"{ceiling_text}.",
+        "",
+        "Time per training step (forward, backward, SGD update): median "
+        "(min–max) over the samples.",
+        "",
+        "| shape | params | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for row in run["shapes"]:
+        cells = [_cell(row["implementations"][n]) for n in names]
+        lines.append(
+            f"| {row['label']} | {row['params']:,} | " + " | ".join(cells) + " |"
+        )
+
+    lines += [
+        "",
+        "Ratios (same process, same rounds). *speed-up* = eager tape time ÷ "
+        "engine time; *vs tape-function* = best engine time ÷ tape-in-"
+        "tf.function time (≤ 1 is no slower); *÷ matmuls* = step time ÷ the "
+        "same step's matrix products timed alone with the same library.",
+        "",
+        "| shape | best engine | speed-up vs eager tape | best engine vs "
+        "tape-function | best engine ÷ matmuls | engine-numpy ÷ matmuls | "
+        "% of ceiling: " + " / ".join(names) + " |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in run["shapes"]:
+        r = ratios(row)
+        fractions = " / ".join(
+            f"{100 * e['fraction_of_ceiling']:.1f}"
+            if e.get("fraction_of_ceiling") is not None
+            else "–"
+            for e in (row["implementations"][n] for n in names)
+        )
+        lines.append(
+            f"| {row['label']} | {r['best_engine'] or '–'} | "
+            f"{_x(r.get('eager_tape_over_best_engine'))} | "
+            f"{_x(r.get('best_engine_over_tape_function'))} | "
+            f"{_x(r.get('best_engine_step_over_matmuls'))} | "
+            f"{_x(r.get('engine_numpy_step_over_matmuls'))} | {fractions} |"
+        )
+
+    lines += [
+        "",
+        "First call (tracing and XLA compilation included; reported apart from "
+        "the timings above) and minor page faults per step:",
+        "",
+        "| shape | " + " | ".join(f"{n} first call" for n in names) + " | "
+        "engine-numpy faults/step |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+    for row in run["shapes"]:
+        impls = row["implementations"]
+        firsts = [seconds(impls[n].get("first_call_s")) for n in names]
+        faults = impls.get("engine-numpy", {}).get("minor_faults_per_call")
+        lines.append(
+            f"| {row['label']} | "
+            + " | ".join(firsts)
+            + f" | {faults if faults is not None else '–'} |"
+        )
+
+    lines += ["", "Targets:", ""]
+    for check in target_checks(run):
+        mark = "met" if check["met"] else "**not met**"
+        lines.append(
+            f"- {check['target']}, {check['shape']}: {check['value']:.3g} — {mark}"
+        )
+    lines.append("")
+    return lines
+
+
+def _x(value: float | None) -> str:
+    return f"{value:.3g}×" if value is not None else "–"
+
+
+def _memory_markdown(mem: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### Peak memory ({mem['dtype']}, a fresh process per row)",
+        "",
+        "`peak RSS` is the whole process's `ru_maxrss`, imports included "
+        "(TensorFlow alone is about 0.5 GiB); `step` is peak minus the RSS "
+        "after building weights, data and the step.",
+        "",
+        "| shape | implementation | peak RSS MiB | step MiB | device peak MiB |",
+        "|---|---|---|---|---|",
+    ]
+    for row in mem["rows"]:
+        if "error" in row:
+            lines.append(
+                f"| {row['shape']} | {row['implementation']} | {row['error']} | | |"
+            )
+            continue
+        device = row.get("device_peak_mib")
+        lines.append(
+            f"| {row['shape']} | {row['implementation']} | "
+            f"{row['peak_rss_mib']:.0f} | {row['step_mib']:.0f} | "
+            f"{'–' if device is None else f'{device:.0f}'} |"
+        )
+    lines.append("")
+    return lines
+
+
+def plots(results: dict[str, Any], out: Path) -> list[Path]:
+    """Time against size, speed-up against the eager tape, share of ceiling."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for run in results["runs"]:
+        rows = run["shapes"]
+        if not rows:
+            continue
+        names = [
+            n
+            for n in rows[0]["implementations"]
+            if any(r["implementations"][n].get("status") == "ok" for r in rows)
+        ]
+        order = sorted(range(len(rows)), key=lambda i: rows[i]["gemm_flops"])
+        rows = [rows[i] for i in order]
+        labels = [r["label"] for r in rows]
+
+        fig, axes = plt.subplots(1, 3, figsize=(18, 5.5))
+        ax = axes[0]
+        for n in names:
+            points = [
+                (r["gemm_flops"], r["implementations"][n]["median_s"])
+                for r in rows
+                if r["implementations"][n].get("status") == "ok"
+            ]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker="o", label=n)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("matrix-product FLOPs per step")
+        ax.set_ylabel("seconds per training step (median)")
+        ax.set_title(f"Time against size ({run['dtype']})")
+        ax.legend(fontsize=8)
+
+        width = 0.8 / max(1, len(names))
+        for ax, key, title in (
+            (axes[1], "speedup", "Speed-up against the eager tape"),
+            (axes[2], "fraction", "Share of the matmul ceiling"),
+        ):
+            for k, n in enumerate(names):
+                values = []
+                for r in rows:
+                    e = r["implementations"][n]
+                    eager = _median(r, "tape-eager")
+                    if key == "speedup":
+                        ok = e.get("status") == "ok" and eager
+                        values.append(eager / e["median_s"] if ok else 0.0)
+                    else:
+                        values.append(e.get("fraction_of_ceiling") or 0.0)
+                xs = [i + k * width for i in range(len(rows))]
+                ax.bar(xs, values, width=width, label=n)
+            ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))])
+            ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
+            ax.set_title(f"{title} ({run['dtype']})")
+            if key == "speedup":
+                ax.set_yscale("log")
+                ax.axhline(1.0, color="black", linewidth=0.8)
+                ax.set_ylabel("eager-tape time ÷ time (higher is faster)")
+            else:
+                ax.set_ylabel("achieved GEMM FLOP/s ÷ ceiling")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110)
+        plt.close(fig)
+        path = out / f"bench-{run['dtype']}.png"
+        write_atomic(path, buffer.getvalue())
+        written.append(path)
+    return written
+
+
+def write_all(results: dict[str, Any], out: Path, command: str) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    for run in results["runs"]:
+        run["ratios"] = {row["label"]: ratios(row) for row in run["shapes"]}
+        run["targets"] = target_checks(run)
+    results["command"] = command
+    paths = {"json": out / "bench.json", "markdown": out / "bench.md"}
+    write_atomic(paths["json"], json.dumps(results, indent=2, default=str).encode())
+    write_atomic(paths["markdown"], markdown(results, command).encode())
+    for k, path in enumerate(plots(results, out)):
+        paths[f"png{k}"] = path
+    return paths

@@ -1,0 +1,146 @@
+"""The network shapes and batch sizes the sweep times, and its two presets.
+
+Every hidden layer is a sigmoid; the output is a softmax read by categorical
+cross-entropy on Keras's fused path (``softmax(z) - t`` from the logits), or,
+for ``tiny``, a linear output with mean squared error.  These are the shapes
+of the performance baseline notes, so the figures can be read side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from manual_backprop.params import Params, init_params
+from manual_backprop.spec import NetworkSpec
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A network shape and a batch size, named for the tables."""
+
+    name: str
+    widths: tuple[int, ...]
+    batch: int
+    gemm_bound: bool  # its step should cost little more than its GEMMs
+
+    @property
+    def label(self) -> str:
+        if len(set(self.widths)) == 1:
+            described = f"[{self.widths[0]}]x{len(self.widths)}"
+        else:
+            described = "-".join(map(str, self.widths))
+        return f"{self.name} {described} B={self.batch}"
+
+    @property
+    def n_params(self) -> int:
+        pairs = zip(self.widths[:-1], self.widths[1:], strict=True)
+        return sum(n_in * n_out + n_out for n_in, n_out in pairs)
+
+    @property
+    def gemm_flops(self) -> int:
+        """FLOPs of one step's matrix products: three per layer, 2·B·n·m each.
+
+        Forward ``x W^T``, backward ``δ^T x`` and ``δ W``; the engine also
+        forms the input gradient of layer 1, so this is exactly the engine's
+        GEMM work (the tape skips layer 1's input gradient).
+        """
+        pairs = zip(self.widths[:-1], self.widths[1:], strict=True)
+        return sum(6 * self.batch * n_in * n_out for n_in, n_out in pairs)
+
+    def spec(self, dtype: str) -> NetworkSpec:
+        depth = len(self.widths) - 1
+        if self.name == "tiny":
+            acts = ("sigmoid",) * (depth - 1) + ("linear",)
+            loss = "mean_squared_error"
+        else:
+            acts = ("sigmoid",) * (depth - 1) + ("softmax",)
+            loss = "categorical_crossentropy"
+        return NetworkSpec(widths=self.widths, activations=acts, loss=loss, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Everything one timed shape needs, built before any timing starts."""
+
+    shape: Shape
+    spec: NetworkSpec
+    params: Params
+    x: np.ndarray
+    labels: np.ndarray
+
+
+def build_problem(shape: Shape, dtype: str, seed: int = 0) -> Problem:
+    """Glorot weights, normal inputs and one-hot (or normal) targets."""
+    spec = shape.spec(dtype)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((shape.batch, shape.widths[0])).astype(dtype)
+    n_out = shape.widths[-1]
+    if spec.loss == "mean_squared_error":
+        labels = rng.standard_normal((shape.batch, n_out)).astype(dtype)
+    else:
+        classes = rng.integers(0, n_out, size=shape.batch)
+        labels = np.eye(n_out, dtype=dtype)[classes]
+    return Problem(shape, spec, init_params(spec, seed), x, labels)
+
+
+TINY = Shape("tiny", (8, 16, 16, 1), 4, gemm_bound=False)
+SMALL = Shape("small", (784, 128, 10), 32, gemm_bound=True)
+SMALL_B256 = Shape("small", (784, 128, 10), 256, gemm_bound=True)
+MEDIUM = Shape("medium", (784, 512, 512, 10), 128, gemm_bound=True)
+DEEP = Shape("deep-narrow", (64,) * 21, 64, gemm_bound=False)
+LARGE = Shape("large", (4096,) * 4, 1024, gemm_bound=True)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """How much to measure: shapes, dtypes, repeats and sample lengths."""
+
+    name: str
+    shapes: tuple[Shape, ...]
+    dtypes: tuple[str, ...]
+    rounds: int  # rounds of interleaved blocks, one block per implementation
+    samples_per_block: int
+    sample_seconds: float  # an inner loop lasts at least this long
+    big_rounds: int  # rounds for steps longer than about 0.2 s
+    ceiling_n: int  # square GEMM size for the machine's ceiling
+    memory_shapes: tuple[str, ...]  # shapes measured in fresh processes
+
+
+PRESETS = {
+    # A few minutes on 2 cores.  The large shape gets 2 samples per
+    # implementation (one per round), which is enough for its 1-2 s steps.
+    "quick": Preset(
+        name="quick",
+        shapes=(TINY, SMALL, SMALL_B256, MEDIUM, DEEP, LARGE),
+        dtypes=("float32",),
+        rounds=3,
+        samples_per_block=2,
+        sample_seconds=0.03,
+        big_rounds=2,
+        ceiling_n=2048,
+        memory_shapes=("medium",),
+    ),
+    "full": Preset(
+        name="full",
+        shapes=(
+            TINY,
+            SMALL,
+            Shape("small", (784, 128, 10), 128, gemm_bound=True),
+            SMALL_B256,
+            Shape("small", (784, 128, 10), 1024, gemm_bound=True),
+            MEDIUM,
+            Shape("medium", (784, 512, 512, 10), 512, gemm_bound=True),
+            DEEP,
+            LARGE,
+        ),
+        dtypes=("float32", "float64"),
+        rounds=5,
+        samples_per_block=3,
+        sample_seconds=0.1,
+        big_rounds=5,
+        ceiling_n=4096,
+        memory_shapes=("tiny", "small", "medium", "deep-narrow", "large"),
+    ),
+}
