@@ -155,12 +155,7 @@ def _verify(args: argparse.Namespace) -> int:
         raise SpecError("--random and --epochs must be 0 or more.")
 
     console = _console(to_stderr=args.json == "-")
-    _quiet_tensorflow()
-    console.print("[dim]Starting TensorFlow…[/dim]")
-    import tf_reference
-
-    console.print(f"TensorFlow mode: {tf_reference.execution_mode_note(args.mode)}")
-
+    _quiet_tensorflow()  # TensorFlow itself loads at the first cross-check
     outcome = _Outcome()
     if args.replay is not None:
         _run_replay(args, console, outcome)
@@ -448,7 +443,8 @@ def _print_verdict(console: Any, outcome: _Outcome, mode: str) -> None:
     console.rule("Verdict")
     by_dtype = _by_dtype(outcome)
     truths = sorted({r.truth for r in outcome.reports})
-    console.print(f"TensorFlow execution mode: {mode}")
+    notes = sorted({r.mode_note or r.mode for r in outcome.reports})
+    console.print(f"TensorFlow execution mode: {'; '.join(notes) or mode}")
     console.print(f"truth: {'; '.join(truths)}")
     console.print(
         "tolerance: per element, 2 × a first-order round-off bound built from "
