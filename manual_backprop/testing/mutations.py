@@ -179,7 +179,7 @@ MUTATION_LIST: tuple[Mutation, ...] = (
         "activations",
         "    return _step(xp, z > 0, z)\n",
         "    return _step(xp, z >= 0, z)\n",
-        focus={"hidden": ("relu",), "min_depth": 2},
+        focus={"hidden": ("relu",), "min_depth": 2, "regions": ("kinks",)},
     ),
     _m(
         "leaky_relu_derivative_one_at_zero",
@@ -187,14 +187,14 @@ MUTATION_LIST: tuple[Mutation, ...] = (
         "activations",
         "(1 - slope) * _step(xp, z > 0, z)",
         "(1 - slope) * _step(xp, z >= 0, z)",
-        focus={"hidden": ("leaky_relu",), "min_depth": 2},
+        focus={"hidden": ("leaky_relu",), "min_depth": 2, "regions": ("kinks",)},
     ),
     _m(
         "leaky_relu_layer_default_slope",
         "leaky_relu's derivative uses the layer's default 0.3, not its slope",
         "activations",
-        "slope = act.negative_slope",
-        "slope = 0.3",
+        "    slope = _slope(act)\n    return slope + (1 - slope)",
+        "    slope = 0.3\n    return slope + (1 - slope)",
         focus={"hidden": ("leaky_relu",), "min_depth": 2},
     ),
     _m(
@@ -203,7 +203,7 @@ MUTATION_LIST: tuple[Mutation, ...] = (
         "activations",
         "xp.where(z > 0, xp.ones_like(z), act.alpha * (e + 1))",
         "xp.where(z >= 0, xp.ones_like(z), act.alpha * (e + 1))",
-        focus={"hidden": ("elu",), "min_depth": 2},
+        focus={"hidden": ("elu",), "min_depth": 2, "regions": ("kinks",)},
     ),
     _m(
         "elu_derivative_without_alpha",
@@ -219,7 +219,7 @@ MUTATION_LIST: tuple[Mutation, ...] = (
         "activations",
         "(s > 0) & (s < 6)",
         "(s >= 0) & (s <= 6)",
-        focus={"hidden": ("hard_sigmoid",), "min_depth": 2},
+        focus={"hidden": ("hard_sigmoid",), "min_depth": 2, "regions": ("kinks",)},
     ),
     _m(
         "hard_sigmoid_keras2_slope",
@@ -376,7 +376,12 @@ MUTATION_LIST: tuple[Mutation, ...] = (
         "losses",
         "return g * _inside(xp, y, lo, hi) / (batch * n_out)",
         "return g / (batch * n_out)",
-        focus={"losses": _BCE, "paths": _PROBS, "outputs": ("hard_sigmoid",)},
+        focus={
+            "losses": _BCE,
+            "paths": _PROBS,
+            "outputs": ("sigmoid", "softmax"),
+            "regions": ("saturated",),
+        },
     ),
     _m(
         "clip_lower_bound_wrong",

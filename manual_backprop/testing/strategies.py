@@ -555,3 +555,35 @@ def cases(
 
         reject()
     return case
+
+
+@dataclass(frozen=True)
+class SGDSetting:
+    """An SGD configuration to check: Keras's SGD against the engine's."""
+
+    learning_rate: float = 0.01
+    momentum: float = 0.0
+    nesterov: bool = False
+    steps: int = 1
+
+
+@st.composite
+def sgd_settings(
+    draw: st.DrawFn,
+    *,
+    kinds: tuple[str, ...] = ("plain", "momentum", "nesterov"),
+    max_steps: int = 3,
+) -> SGDSetting:
+    """Plain SGD, momentum or Nesterov, for 1 … ``max_steps`` steps.
+
+    Avoids: learning rates that make several steps diverge; they come from
+    (0.01, 0.1), Keras's default first, and momentum from (0.9, 0.5).
+    """
+    kind = draw(st.sampled_from(kinds))
+    momentum = 0.0 if kind == "plain" else draw(st.sampled_from((0.9, 0.5)))
+    return SGDSetting(
+        learning_rate=draw(st.sampled_from((0.01, 0.1))),
+        momentum=momentum,
+        nesterov=kind == "nesterov",
+        steps=draw(st.integers(1, max_steps)),
+    )

@@ -1,0 +1,302 @@
+"""Hunting the mutation catalogue: which property catches each mistake, how soon.
+
+:func:`hunt` searches, with ``hypothesis.find``, for a case on which some
+property fails for a broken copy of the engine
+(:func:`~manual_backprop.testing.mutations.mutated_engine`).  It counts the
+examples tried until the first failure, then lets Hypothesis shrink the
+failing case, and reports the property that fails on the shrunk case and
+the shrunk network's size.  Properties run cheapest first; the first that
+fails is the one reported:
+
+1. the framework-free identities of :mod:`manual_backprop.testing.properties`
+   (bias = Σδ, ∂W = δᵀx, output scaling, batch repetition, permutation),
+2. float64 central differences of the engine's own loss,
+3. the cross-check against TensorFlow (with SGD steps for an optimizer
+   mistake),
+4. the identities that take one run per example (mean of example
+   gradients, weighting by repetition).
+
+Run as a command it prints (or writes) the catalogue's table::
+
+    python -m manual_backprop.testing.mutations --report docs/properties.md
+    python -m manual_backprop.testing.mutations --check   # snippets only
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample, Unsatisfiable
+
+from . import properties as P
+from .mutations import MUTATION_LIST, MUTATIONS, MutatedEngine, mutated_engine
+from .strategies import Case, SGDSetting, cases, sgd_settings
+
+TENSORFLOW = "engine agrees with TensorFlow"
+
+# Hunts draw narrower networks than the general strategy (widths ≤ 16,
+# batches ≤ 8) to keep the catalogue test inside CI's budget; the
+# mistakes here do not need width to show.
+HUNT_LIMITS = {"max_width": 16, "max_batch": 8}
+
+
+@dataclass
+class Detection:
+    """How the suite caught one mutation (or that it did not)."""
+
+    name: str
+    summary: str
+    caught: bool
+    caught_by: str = ""
+    examples: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+    depth: int = 0
+    widths: tuple[int, ...] = ()
+    batch: int = 0
+    case: Case | None = None
+    sgd: SGDSetting | None = None
+    message: str = ""
+
+    def row(self) -> str:
+        if not self.caught:
+            return f"| `{self.name}` | {self.summary} | NOT CAUGHT | | |"
+        size = "-".join(map(str, self.widths))
+        return (
+            f"| `{self.name}` | {self.summary} | {self.caught_by} | "
+            f"{self.examples} | {self.depth} ({size}, B={self.batch}) |"
+        )
+
+
+Check = tuple[str, Callable[[Case, MutatedEngine, SGDSetting | None], Any]]
+
+
+def _framework_free(
+    fn: Callable[..., P.PropertyResult],
+) -> Callable[[Case, MutatedEngine, SGDSetting | None], Any]:
+    def run(case: Case, engine: MutatedEngine, sgd: SGDSetting | None) -> Any:
+        return fn(case, engine.backward)
+
+    return run
+
+
+def _tensorflow(case: Case, engine: MutatedEngine, sgd: SGDSetting | None) -> Any:
+    from .checks import tensorflow_check
+
+    try:
+        return tensorflow_check(
+            case, engine=engine, sgd=sgd, engine_name=f"mutation:{engine.name}"
+        )
+    except Exception as err:  # the broken engine raised inside the check
+        result = P.PropertyResult(TENSORFLOW, case)
+        result.error = f"{type(err).__name__}: {err}"
+        return result
+
+
+CHECKS: tuple[Check, ...] = (
+    (
+        "bias gradient is the batch sum of delta",
+        _framework_free(P.bias_gradient_is_batch_sum_of_delta),
+    ),
+    (
+        "weight gradient is delta times the layer input",
+        _framework_free(P.weight_gradient_is_delta_times_layer_input),
+    ),
+    (
+        "scaling outputs and targets scales the loss and gradients",
+        _framework_free(P.scaling_outputs_and_targets_scales_loss_and_gradients),
+    ),
+    (
+        "repeating the batch leaves the mean gradient unchanged",
+        _framework_free(P.repeating_the_batch_leaves_mean_gradient_unchanged),
+    ),
+    (
+        "permuting the batch permutes only rows",
+        _framework_free(P.permuting_the_batch_permutes_only_rows),
+    ),
+    (
+        "engine agrees with float64 central differences",
+        _framework_free(P.central_differences),
+    ),
+    (TENSORFLOW, _tensorflow),
+    (
+        "mean gradient is the mean of example gradients",
+        _framework_free(P.mean_gradient_is_mean_of_example_gradients),
+    ),
+    (
+        "weighting examples weights their gradients",
+        _framework_free(P.weighting_examples_weights_their_gradients),
+    ),
+)
+
+
+def first_failure(
+    case: Case,
+    engine: MutatedEngine,
+    sgd: SGDSetting | None = None,
+    checks: Sequence[Check] = CHECKS,
+) -> tuple[str, Any] | None:
+    """The first check (cheapest first) that fails on ``case``, or ``None``."""
+    for name, check in checks:
+        result = check(case, engine, sgd)
+        if not result.passed:
+            return name, result
+    return None
+
+
+def hunt(
+    name: str,
+    *,
+    max_examples: int = 300,
+    derandomize: bool = True,
+    use_tensorflow: bool = True,
+) -> Detection:
+    """Search for a case that exposes mutation ``name``; shrink it."""
+    mutation = MUTATIONS[name]
+    engine = mutated_engine(name)
+    checks = [c for c in CHECKS if use_tensorflow or c[0] != TENSORFLOW]
+    if mutation.sgd:
+        checks = [c for c in checks if c[0] == TENSORFLOW]
+
+    focus = {**HUNT_LIMITS, **mutation.focus}
+    sgd_strategy: st.SearchStrategy[Any] = st.none()
+    if mutation.sgd:
+        kinds = ("nesterov",) if "nesterov" in name else ("momentum", "nesterov")
+        sgd_strategy = sgd_settings(kinds=kinds).filter(
+            lambda s: s.steps >= mutation.steps
+        )
+    strategy = st.tuples(cases(**focus), sgd_strategy)
+
+    calls = [0]
+    first = [0]
+
+    def exposes(drawn: tuple[Case, Any]) -> bool:
+        calls[0] += 1
+        found = first_failure(drawn[0], engine, drawn[1], checks) is not None
+        if found and not first[0]:
+            first[0] = calls[0]
+        return found
+
+    start = time.perf_counter()
+    detection = Detection(name, mutation.summary, caught=False)
+    try:
+        case, sgd = find(
+            strategy,
+            exposes,
+            settings=settings(
+                max_examples=max_examples,
+                derandomize=derandomize,
+                database=None,
+                deadline=None,
+                phases=[Phase.generate, Phase.shrink],
+                suppress_health_check=list(HealthCheck),
+            ),
+        )
+    except (NoSuchExample, Unsatisfiable):
+        detection.seconds = time.perf_counter() - start
+        detection.calls = calls[0]
+        return detection
+
+    detection.seconds = time.perf_counter() - start
+    failed = first_failure(case, engine, sgd, checks)
+    detection.caught = failed is not None
+    if failed is not None:
+        detection.caught_by, result = failed
+        detection.message = result.summary()
+    detection.examples = first[0]
+    detection.calls = calls[0]
+    detection.case = case
+    detection.sgd = sgd
+    detection.depth = case.spec.depth
+    detection.widths = case.spec.widths
+    detection.batch = case.batch
+    return detection
+
+
+TABLE_HEAD = (
+    "| mutation | the mistake | caught by (on the shrunk case) | examples "
+    "to first detection | shrunk network: layers (widths, batch) |\n"
+    "|---|---|---|---|---|"
+)
+
+
+def report_table(detections: Sequence[Detection]) -> str:
+    return "\n".join([TABLE_HEAD, *(d.row() for d in detections)])
+
+
+MARK_BEGIN = "<!-- mutation table: begin (generated) -->"
+MARK_END = "<!-- mutation table: end -->"
+
+
+def write_report(path: str, detections: Sequence[Detection], note: str) -> None:
+    """Replace the generated table between the markers in ``path``."""
+    from pathlib import Path
+
+    from ..spec import write_atomic
+
+    block = f"{MARK_BEGIN}\n{note}\n\n{report_table(detections)}\n{MARK_END}"
+    target = Path(path)
+    text = target.read_text() if target.exists() else ""
+    if MARK_BEGIN in text and MARK_END in text:
+        head, rest = text.split(MARK_BEGIN, 1)
+        tail = rest.split(MARK_END, 1)[1]
+        text = head + block + tail
+    else:
+        text = text + ("\n" if text else "") + block + "\n"
+    write_atomic(target, text.encode())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m manual_backprop.testing.mutations",
+        description="Hunt every catalogued mutation and tabulate the results.",
+    )
+    parser.add_argument("--check", action="store_true", help="snippets only")
+    parser.add_argument("--report", help="write the table into this Markdown file")
+    parser.add_argument("--only", action="append", help="hunt these mutations")
+    parser.add_argument("--max-examples", type=int, default=300)
+    args = parser.parse_args(argv)
+
+    from .mutations import check_catalogue
+
+    problems = check_catalogue()
+    for problem in problems:
+        print(problem)
+    if args.check:
+        print(f"{len(MUTATION_LIST) - len(problems)} of {len(MUTATION_LIST)} apply")
+        return 1 if problems else 0
+
+    names = args.only or [m.name for m in MUTATION_LIST]
+    detections = []
+    start = time.perf_counter()
+    for name in names:
+        d = hunt(name, max_examples=args.max_examples)
+        detections.append(d)
+        print(
+            f"{name}: {'caught by ' + d.caught_by if d.caught else 'NOT CAUGHT'}"
+            f" after {d.examples} example(s), shrunk to {d.depth} layer(s) "
+            f"{d.widths} B={d.batch} ({d.calls} calls, {d.seconds:.1f} s)",
+            flush=True,
+        )
+    total = time.perf_counter() - start
+    caught = sum(d.caught for d in detections)
+    print(f"\n{caught} of {len(detections)} caught in {total:.0f} s")
+    if args.report:
+        note = (
+            f"Generated by `python -m manual_backprop.testing.mutations --report "
+            f"{args.report}` (derandomized, at most {args.max_examples} examples "
+            f"each): {caught} of {len(detections)} caught, {total:.0f} s on 2 "
+            "shared cores."
+        )
+        write_report(args.report, detections, note)
+    return 0 if caught == len(detections) and not problems else 1
+
+
+_ = np  # numpy is used by the properties this module runs
