@@ -98,12 +98,13 @@ def save_failure(
 
     slug = "".join(ch if ch.isalnum() else "-" for ch in prop)[:48].strip("-")
     stem = name or f"{slug}-{case_key(case, prop, engine_name)}"
-    path = Path(directory or replay_dir()) / f"{stem}.json"
+    path = Path(directory or replay_dir()) / f"{stem}.npz"
     meta: dict[str, Any] = {
         "property": prop,
         "engine": engine_name,
         "region": case.region,
         "seed": case.seed,
+        "mode": "function",
     }
     if sgd is not None:
         meta["sgd"] = {
