@@ -48,21 +48,26 @@ class ShardResult:
     failures: list[dict[str, Any]] = field(default_factory=list)
     worst: dict[str, Any] = field(default_factory=dict)
     sgd_cases: int = 0
+    what: str = "tensorflow"
 
 
-def _run_shard(args: tuple[str, int, int, str | None]) -> ShardResult:
-    dtype, n_cases, seed, replay_dir = args
+def _run_shard(args: tuple[str, int, int, str | None, str]) -> ShardResult:
+    dtype, n_cases, seed, replay_dir, which = args
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
 
-    import tf_reference  # noqa: F401  (import once, before the clock starts)
-
+    from . import properties
     from .checks import save_failure, tensorflow_check
     from .strategies import cases, sgd_settings
 
-    result = ShardResult(dtype)
+    use_tf = which in ("tensorflow", "all")
+    use_free = which in ("framework-free", "all")
+    if use_tf:
+        import tf_reference  # noqa: F401  (import once, before the clock starts)
+
+    result = ShardResult(dtype, what=which)
     ratios: dict[str, list[float]] = defaultdict(list)
     worst_ratio = [-1.0]
 
@@ -79,8 +84,25 @@ def _run_shard(args: tuple[str, int, int, str | None]) -> ShardResult:
         st.one_of(st.none(), st.none(), st.none(), sgd_settings()),
     )
     def sweep(case: Any, sgd: Any) -> None:
-        report = tensorflow_check(case, sgd=sgd)
         result.cases += 1
+        if use_free:
+            for name, prop in properties.FRAMEWORK_FREE.items():
+                outcome = prop(case)
+                if not outcome.conclusive:
+                    continue
+                ratios[f"property: {name}"].append(outcome.max_ratio)
+                if not outcome.passed:
+                    path = save_failure(case, name, directory=replay_dir)
+                    result.failures.append(
+                        {
+                            "case": repr(case),
+                            "summary": outcome.summary(),
+                            "replay": str(path) if path else None,
+                        }
+                    )
+        if not use_tf:
+            return
+        report = tensorflow_check(case, sgd=sgd)
         result.sgd_cases += sgd is not None
         for comparison in report.comparisons:
             ratios[comparison.quantity].append(float(comparison.ratio))
@@ -128,6 +150,7 @@ def _merge(shards: list[ShardResult]) -> dict[str, Any]:
             "failures": sum(len(s.failures) for s in mine),
             "failed_cases": [f for s in mine for f in s.failures],
             "worst_ratio": float(every.max()) if every.size else 0.0,
+            "what": shards[0].what,
             "worst_case": worst.get("case"),
             "quantiles": _quantiles(every),
             "per_quantity": {
@@ -148,9 +171,9 @@ def _quantiles(values: np.ndarray) -> dict[str, float]:
     return out
 
 
-def format_summary(by_dtype: dict[str, Any], command: str) -> str:
+def format_summary(by_dtype: dict[str, Any], command: str, what: str = "") -> str:
     """A plain-text summary (also the README's table rows)."""
-    lines = [f"command: {command}", ""]
+    lines = [f"command: {command}", f"checks: {what or 'tensorflow'}", ""]
     lines.append(
         "| dtype | cases (with SGD) | failures | worst error/tolerance | "
         "median | 99th pct | 99.9th pct | networks/s |"
@@ -198,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the full results here")
     parser.add_argument("--replay-dir", default=None)
+    parser.add_argument(
+        "--properties",
+        choices=("tensorflow", "framework-free", "all"),
+        default="tensorflow",
+        help="the cross-check against TensorFlow (default), the numpy-only "
+        "identities of manual_backprop.testing.properties, or both",
+    )
     args = parser.parse_args(argv)
     dtypes = args.dtype or ["float32", "float64"]
 
@@ -208,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             per[i] += 1
         for w, n in enumerate(per):
             if n:
-                jobs.append((dtype, n, args.seed * 1000 + d * 100 + w, args.replay_dir))
+                seed = args.seed * 1000 + d * 100 + w
+                jobs.append((dtype, n, seed, args.replay_dir, args.properties))
 
     start = time.perf_counter()
     if args.workers > 1:
@@ -223,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m manual_backprop.testing.sweep " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
-    print(format_summary(by_dtype, command))
+    print(format_summary(by_dtype, command, args.properties))
     print(f"\nwall time {wall:.0f} s")
     if args.json:
         from ..spec import write_atomic
