@@ -276,3 +276,42 @@ def test_sgd_with_momentum_agrees_with_keras(dtype):
     sgd = SGDCheck(0.05, momentum=0.9, nesterov=True, steps=2)
     report = cross_check(spec, params, x, labels, sgd=sgd)
     assert report.passed, report.summary()
+
+
+def mae_case():
+    """One output exactly on its target for the first example: e = 0."""
+    spec = NetworkSpec((2, 1), ("linear",), "mae")
+    params = (LayerParams(np.array([[1.0, 2.0]], "float32"), np.zeros(1, "float32")),)
+    x = np.array([[0.5, 0.25], [1.0, -1.0]], "float32")
+    labels = np.array([[1.0], [3.0]], "float32")  # y - t = 0, then -4
+    return spec, params, x, labels
+
+
+def test_mean_absolute_error_sign_of_zero_one_is_caught():
+    case = mae_case()
+    ours, reference, truth = three_runs(case)
+    delta = ours[1].delta.copy()
+    assert delta[0, 0] == 0  # sign(0) = 0
+    delta[0, 0] = 1 / 2  # sign(0) = 1, divided by B·n = 2
+    report = judged(case, with_layer(ours, 1, delta=delta), reference, truth)
+    assert report.first_divergent_delta == 1
+    assert report.failures[0].verdict == "engine"
+
+
+def test_round_off_straddling_a_zero_error_is_not_a_failure():
+    case = mae_case()
+    ours, reference, truth = three_runs(case)
+
+    def shifted(result, error):
+        outputs = result.outputs.copy()
+        outputs[0, 0] = case[3][0, 0] + error
+        delta = result[1].delta.copy()
+        delta[0, 0] = np.sign(error) / 2
+        moved = with_layer(result, 1, delta=delta, output=outputs)
+        return dataclasses.replace(moved, outputs=outputs)
+
+    above, below = shifted(ours, 1e-7), shifted(reference, -1e-7)
+    report = judged(case, above, below, truth)
+    row = next(c for c in report.comparisons if c.quantity == "delta")
+    assert row.passed, report.summary()
+    assert any("clip/sign" in note for note in report.notes)
