@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import sys
@@ -51,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
         help="override the preset's dtypes (repeatable)",
     )
     parser.add_argument(
+        "--ceiling-n",
+        type=int,
+        help="size n of the square GEMM that measures the ceiling "
+        "(default: the preset's, 2048 quick, 4096 full)",
+    )
+    parser.add_argument(
         "--no-memory",
         action="store_true",
         help="skip the peak-memory subprocesses",
@@ -81,8 +88,11 @@ def main(argv: list[str]) -> int:
         if argv
         else ("manual-backprop bench")
     )
+    preset = PRESETS[args.preset]
+    if args.ceiling_n is not None:
+        preset = dataclasses.replace(preset, ceiling_n=args.ceiling_n)
     results = suite.run(
-        PRESETS[args.preset],
+        preset,
         impl_names=impls,
         shape_names=args.shape,
         dtypes=args.dtype,

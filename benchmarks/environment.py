@@ -88,9 +88,10 @@ def describe(with_tensorflow: bool = True) -> dict[str, Any]:
         info["blas"] = "threadpoolctl not installed"
 
     if with_tensorflow:
-        from .implementations import tensorflow
+        from .implementations import tensorflow, tf_gpu_reason
 
         tf = tensorflow()
+        tf_gpu_reason()  # switches TF32 off where a GPU is visible
         info["tensorflow"] = tf.__version__
         info["tf_intra_op_threads"] = (
             tf.config.threading.get_intra_op_parallelism_threads()
@@ -102,7 +103,9 @@ def describe(with_tensorflow: bool = True) -> dict[str, Any]:
         info["tf_tf32_enabled"] = (
             tf.config.experimental.tensor_float_32_execution_enabled()
         )
-        info["tf_thread_note"] = "0 means TensorFlow chooses (all cores)"
+        info["tf_thread_note"] = (
+            "0 means TensorFlow chooses (all cores); TF32 matters on GPUs only"
+        )
 
     try:
         import cupy

@@ -12,6 +12,8 @@ implementation cannot win.
   then ``manual_backprop.optimizers.SGD``.
 * ``engine-tf-function``: the same engine code on TensorFlow tensors
   (``tf_reference.engine_backend``), traced inside ``tf.function``; no tape.
+  ``engine-tf-xla``: the same, compiled by XLA (``jit_compile=True``), which
+  fuses the engine's elementwise operations.
 * ``tape-eager``, ``tape-function``, ``tape-xla``: ``tf.GradientTape`` over
   ``tf.Variable`` weights with raw TensorFlow ops, run eagerly, inside
   ``tf.function`` and inside ``tf.function(jit_compile=True)``.
@@ -171,11 +173,11 @@ def _update(variables: list[Any], grads: list[Any]) -> None:
         v.assign_sub(LEARNING_RATE * g)
 
 
-def build_engine_tf(problem: Problem, device: str) -> Built:
+def build_engine_tf(problem: Problem, device: str, xla: bool = False) -> Built:
     tf, variables, x, labels = _tf_setup(problem, device)
     spec = problem.spec
 
-    @tf.function(autograph=False)
+    @functools.partial(tf.function, autograph=False, jit_compile=xla)
     def train_step(x: Any, labels: Any) -> Any:
         values = [v.read_value() for v in variables]
         params = tuple(
@@ -244,6 +246,13 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
         "the engine on TF tensors in tf.function",
         "cpu",
         functools.partial(build_engine_tf, device=CPU),
+        _tf_cpu_reason,
+    ),
+    Implementation(
+        "engine-tf-xla",
+        "the engine on TF tensors in tf.function(jit_compile=True)",
+        "cpu",
+        functools.partial(build_engine_tf, device=CPU, xla=True),
         _tf_cpu_reason,
     ),
     Implementation(

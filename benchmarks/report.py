@@ -12,7 +12,7 @@ from typing import Any
 
 from manual_backprop.spec import write_atomic
 
-ENGINES = ("engine-numpy", "engine-tf-function")
+ENGINES = ("engine-numpy", "engine-tf-function", "engine-tf-xla")
 GPU_ENGINES = ("engine-cupy", "engine-tf-function-gpu")
 
 # The targets, as numbers.
@@ -34,7 +34,7 @@ def seconds(value: float | None) -> str:
 
 def _cell(entry: dict[str, Any]) -> str:
     if entry.get("status") != "ok":
-        return entry.get("status", "–")
+        return entry.get("status", "–").split(" (")[0]  # details in the JSON
     return (
         f"{seconds(entry['median_s'])} "
         f"({seconds(entry['min_s'])}–{seconds(entry['max_s'])})"

@@ -182,7 +182,8 @@ def run(
         with_tensorflow=any(i.name != "engine-numpy" for i in impls)
     )
 
-    n_entries = len(impls) + 2
+    available = [i for i in impls if i.unavailable() is None]
+    n_entries = len(available) + len(_ceiling_families(impls))
     total = len(dtypes) * sum(
         (preset.big_rounds if is_big(s) else preset.rounds) * n_entries for s in shapes
     )

@@ -263,3 +263,35 @@ def test_numpy_engine_steps_do_not_page_fault_whatever_ran_before():
     # step on this network; with the fix about 33 remain (measured on the
     # 2-core CI-like machine), which 150 leaves room for.
     assert _faults_per_step({}) < 150
+
+
+# The benchmark suite, numpy alone (TensorFlow's columns are exercised by
+# ``manual-backprop bench`` itself, which takes minutes).
+
+
+def test_bench_cli_writes_checked_json_markdown_and_png(tmp_path):
+    import json
+
+    from benchmarks.cli import main
+
+    code = main(
+        [
+            "--shape", "tiny",
+            "--impl", "engine-numpy",
+            "--ceiling-n", "256",
+            "--no-memory",
+            "--no-progress",
+            "--out", str(tmp_path),
+        ]
+    )  # fmt: skip
+
+    assert code == 0
+    results = json.loads((tmp_path / "bench.json").read_text())
+    (row,) = results["runs"][0]["shapes"]
+    entry = row["implementations"]["engine-numpy"]
+    assert entry["status"] == "ok"
+    assert entry["gradient_error"] == 0.0  # the reference is the same engine
+    assert entry["min_s"] <= entry["median_s"] <= entry["max_s"]
+    assert row["matmuls_alone"]["numpy"]["median_s"] > 0
+    assert "| tiny" in (tmp_path / "bench.md").read_text()
+    assert (tmp_path / "bench-float32.png").read_bytes()[:4] == b"\x89PNG"
