@@ -587,3 +587,32 @@ def sgd_settings(
         nesterov=kind == "nesterov",
         steps=draw(st.integers(1, max_steps)),
     )
+
+
+# An SGD run moves every parameter by at most this share of max(1, max|θ|).
+GENTLE_STEP = 0.1
+
+
+def sgd_is_gentle(case: Case, sgd: SGDSetting) -> bool:
+    """Whether ``sgd``'s steps stay small next to the parameters.
+
+    A run of several steps compares the engine and Keras at parameters the
+    first step produced; where one step moves a parameter far (a huge
+    gradient from stacked exponential units, say), the next gradients are
+    taken where the network is chaotic and two correct implementations part
+    by far more than round-off.  Checks of SGD keep to cases where
+    ``η · max|g| · steps / (1 − μ)`` is at most 0.1 of ``max(1, max|θ|)``
+    (the float64 gradients of the real engine at the start).
+    """
+    from ..engine import backward
+
+    wide = case.astype("float64")
+    with np.errstate(all="ignore"):
+        grads = backward(wide.spec, wide.params, wide.x, wide.labels)
+    reach = sgd.learning_rate * sgd.steps / (1.0 - sgd.momentum)
+    for (W, b), g in zip(wide.params, grads.layers, strict=True):
+        for value, grad in ((W, g.weight_grad), (b, g.bias_grad)):
+            size = max(1.0, float(np.max(np.abs(value), initial=0.0)))
+            if reach * float(np.max(np.abs(grad), initial=0.0)) > GENTLE_STEP * size:
+                return False
+    return True

@@ -60,7 +60,7 @@ def _run_shard(args: tuple[str, int, int, str | None, str]) -> ShardResult:
 
     from . import properties
     from .checks import save_failure, tensorflow_check
-    from .strategies import cases, sgd_settings
+    from .strategies import cases, sgd_is_gentle, sgd_settings
 
     use_tf = which in ("tensorflow", "all")
     use_free = which in ("framework-free", "all")
@@ -102,6 +102,8 @@ def _run_shard(args: tuple[str, int, int, str | None, str]) -> ShardResult:
                     )
         if not use_tf:
             return
+        if sgd is not None and not sgd_is_gentle(case, sgd):
+            sgd = None  # see strategies.sgd_is_gentle
         report = tensorflow_check(case, sgd=sgd)
         result.sgd_cases += sgd is not None
         for comparison in report.comparisons:
