@@ -240,7 +240,7 @@ def compare(
         kink = f", plus the jumps at {straddles} straddled kink(s)" if straddles else ""
         why = {
             "delta": f"(|f'| + E(f'))·E(W δ) + |W δ|·E(f'){kink}",
-            "weight_grad": "(B+1)·u·|δ|ᵀ|x| + E(δ)ᵀ|x| + |δ|ᵀE(x)",
+            "weight_grad": "(B+1)·u·|δ|ᵀ|x| + E(δ)ᵀ(|x| + E(x)) + |δ|ᵀE(x)",
             "bias_grad": "B·u·Σ|δ| + ΣE(δ)",
         }
         E = {
@@ -511,7 +511,8 @@ def random_spec(
     """A random description: depth, widths, activations, loss and dtype.
 
     Cross-entropies get an output they can read: a sigmoid or softmax
-    (fused, Keras's default) or a linear layer with ``from_logits``;
+    (fused, Keras's default, or one time in five the clipped-probability
+    path) or a linear layer with ``from_logits``;
     regression losses get any elementwise activation.  Hidden layers draw
     from every activation, softmax included.
     """
@@ -544,12 +545,16 @@ def random_spec(
         last = str(rng.choice(ELEMENTWISE))
     if loss == "sparse_categorical_crossentropy":
         widths[-1] = max(widths[-1], 2)
+    # One in five of the sigmoid/softmax cross-entropies takes the literal
+    # clipped-probability path instead of Keras's fused one.
+    unfused = last in ("sigmoid", "softmax") and bool(rng.random() < 0.2)
     return NetworkSpec(
         widths=tuple(widths),
         activations=(*hidden, last),
         loss=loss,
         dtype=dtype or str(rng.choice(DTYPES)),
         from_logits=from_logits,
+        fused=False if unfused else None,
     )
 
 

@@ -44,7 +44,8 @@ sum of ``n`` terms costs ``(n + 1)·u`` times the sum of their magnitudes
   ``E(g) = (n_{l+1} + 1)·u·|δˡ⁺¹| |W_{l+1}| + E(δˡ⁺¹) |W_{l+1}|``;
   ``E(δˡ) = (|f'| + E(f'))·E(g) + |g|·E(f') + u·|δˡ|`` (softmax: its
   Jacobian-vector product's terms, with ``E(y)``).
-* ``E(∂W) = (B + 1)·u·|δ|ᵀ|x| + E(δ)ᵀ|x| + |δ|ᵀE(x)``,
+* ``E(∂W) = (B + 1)·u·|δ|ᵀ|x| + E(δ)ᵀ(|x| + E(x)) + |δ|ᵀE(x)`` (the
+  second-order term matters where both δ and x are nothing but round-off),
   ``E(∂b) = B·u·Σ|δ| + ΣE(δ)``, ``E(∂x) = E(g)`` at layer 1,
   ``E(L) = Σ|∂L/∂y|·(E(y) + u(|y| + |t|)) + C·u·(terms of ℓ)/B + B·u·|L|``.
 
@@ -460,12 +461,12 @@ def _loss_jump(
         points.append((seen_y.astype(spec.dtype), spec, low_labels))
 
     def key(values: np.ndarray) -> np.ndarray:
-        values = values.astype(_F64)
+        """What the clip or the sign sees, rounded as that run rounded it."""
         if spec.loss == "mean_absolute_error":
-            return values - t
+            return _f64(values - t.astype(values.dtype))
         if spec.loss == "categorical_crossentropy":
-            return values / np.sum(values, axis=-1, keepdims=True)
-        return values
+            return _f64(values / np.sum(values, axis=-1, keepdims=True))
+        return _f64(values)
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         grads = [_f64(losses.gradient(sp, yy, ll, np)) for yy, sp, ll in points]
@@ -710,7 +711,7 @@ def roundoff_bounds(
         abs_delta = np.abs(delta)
         dWs[i] = (
             (B + 1) * (u * abs_delta.T @ np.abs(x_l) + eta)
-            + Ed.T @ np.abs(x_l)
+            + Ed.T @ (np.abs(x_l) + Ex)
             + abs_delta.T @ Ex
         )
         dbs[i] = B * (u * abs_delta.sum(0) + eta) + Ed.sum(0)
