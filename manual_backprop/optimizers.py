@@ -12,8 +12,11 @@ Keras's defaults are ``η = 0.01``, ``μ = 0`` and ``nesterov=False``.
 
 Keras keeps the learning rate in a float32 variable (``keras.config.floatx``)
 and casts it to each parameter's dtype, so even float64 parameters move by
-``float32(η)``: 0.01 becomes 0.009999999776482582.  This class rounds ``η``
-the same way.  The momentum is cast from the Python float directly.
+``float32(η)``: 0.01 becomes 0.009999999776482582.  The momentum fares the
+same way by another road: ``ops.cast(0.9, "float64")`` first makes a float32
+tensor of the Python float, so ``μ`` is float32(0.9) = 0.8999999761581421.
+This class rounds both the same way; the velocities themselves are kept in
+the parameters' dtype, as Keras keeps them.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class SGD:
             )
         # Keras stores η as float32 whatever the parameters' dtype.
         self.learning_rate = float(np.float32(learning_rate))
-        self.momentum = float(momentum)
+        # ... and casts μ through a float32 tensor (see the module docstring).
+        self.momentum = float(np.float32(momentum))
         self.nesterov = bool(nesterov)
         self.velocities: list[Any] | None = None
 

@@ -256,15 +256,7 @@ def test_the_engine_agrees_with_tensorflow(dtype):
     "dtype",
     [
         "float32",
-        pytest.param(
-            "float64",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Keras keeps momentum in a float32 variable, the engine's "
-                "SGD in float64 (optimizers.py rounds only the learning rate); "
-                "the difference, ~1e-10, is far beyond float64 round-off",
-            ),
-        ),
+        "float64",
     ],
 )
 def test_sgd_with_momentum_agrees_with_keras(dtype):
