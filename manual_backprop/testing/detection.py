@@ -66,11 +66,16 @@ class Detection:
     message: str = ""
 
     def row(self) -> str:
+        summary = self.summary.replace("|", "\\|")
+        focus = ", ".join(
+            f"{k}={'/'.join(v) if isinstance(v, tuple) else v}"
+            for k, v in MUTATIONS[self.name].focus.items()
+        )
         if not self.caught:
-            return f"| `{self.name}` | {self.summary} | NOT CAUGHT | | |"
+            return f"| `{self.name}` | {summary} | {focus} | NOT CAUGHT | | |"
         size = "-".join(map(str, self.widths))
         return (
-            f"| `{self.name}` | {self.summary} | {self.caught_by} | "
+            f"| `{self.name}` | {summary} | {focus or 'none'} | {self.caught_by} | "
             f"{self.examples} | {self.depth} ({size}, B={self.batch}) |"
         )
 
@@ -221,9 +226,9 @@ def hunt(
 
 
 TABLE_HEAD = (
-    "| mutation | the mistake | caught by (on the shrunk case) | examples "
-    "to first detection | shrunk network: layers (widths, batch) |\n"
-    "|---|---|---|---|---|"
+    "| mutation | the mistake | hunt focus | caught by (on the shrunk case) | "
+    "examples to first detection | shrunk network: layers (widths, batch) |\n"
+    "|---|---|---|---|---|---|"
 )
 
 
