@@ -4,8 +4,9 @@
 RSS only grows, so each (implementation, shape) runs alone:
 ``python -m benchmarks.memory IMPL SHAPE BATCH DTYPE`` imports everything,
 builds the problem and the step, notes its RSS (``setup``), runs the first
-call and three steps, and prints one JSON line with ``ru_maxrss`` (the peak
-RSS of the whole process, imports included) and ``peak - setup`` (what the
+call and three steps, and prints one JSON line with the peak RSS of the
+whole process, imports included (``VmHWM``; ``ru_maxrss`` would report the
+parent's peak, as it survives ``exec``) and ``peak - setup`` (what the
 steps added on top of the weights, data and libraries).  On a GPU, the
 device's own peak is added where the library reports it.
 """
@@ -32,8 +33,20 @@ def _rss_bytes() -> int:
 
 
 def _peak_bytes() -> int:
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """The process's peak RSS: ``VmHWM``, else ``ru_maxrss``.
+
+    ``ru_maxrss`` survives ``exec``: a child started by a big parent reports
+    the parent's peak at the fork.  ``VmHWM`` belongs to the new program's
+    memory map, so it is read first.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB
 
 
 def _find_shape(name: str, batch: int) -> Shape:
