@@ -1,0 +1,105 @@
+"""Where one numpy engine step spends its time: ``python -m benchmarks.profile_engine``.
+
+Times the stages of a training step separately on one shape (forward pass,
+loss, output delta, the delta recursion with its parameter gradients, the
+SGD update) next to the step's matrix products alone, counts minor page
+faults per step, and prints ``cProfile``'s busiest functions.  This is the
+profile the engine's optimisations were judged by; the stages are the
+engine's own functions, called as ``backward`` calls them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from manual_backprop import engine
+from manual_backprop.backend import NUMPY
+from manual_backprop.optimizers import SGD
+
+from .ceiling import step_gemms
+from .implementations import LEARNING_RATE
+from .shapes import PRESETS, build_problem
+from .timing import PAUSE_SECONDS
+
+
+def _time(fn: Callable[[], Any], repeats: int, inner: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        time.sleep(PAUSE_SECONDS)
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - start) / inner)
+    return statistics.median(samples)
+
+
+def main(argv: list[str]) -> int:
+    shapes = {s.name: s for p in PRESETS.values() for s in p.shapes}
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_engine")
+    parser.add_argument("--shape", choices=sorted(shapes), default="deep-narrow")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args(argv)
+
+    problem = build_problem(shapes[args.shape], args.dtype)
+    spec, params, x, labels = problem.spec, problem.params, problem.x, problem.labels
+    fwd = engine._forward(spec, params, x, NUMPY)
+    grads = engine.backward(spec, params, x, labels, check=False)
+    sgd = SGD(LEARNING_RATE)
+
+    stages: dict[str, Callable[[], Any]] = {
+        "forward (z = x Wᵀ + b, y = f(z))": lambda: engine._forward(
+            spec, params, x, NUMPY
+        ),
+        "loss value": lambda: engine.loss_value(spec, fwd, labels, NUMPY),
+        "output delta δⁿ": lambda: engine.output_delta(spec, fwd, labels, NUMPY),
+        "whole backward() (forward included)": lambda: engine.backward(
+            spec, params, x, labels, check=False
+        ),
+        "SGD update": lambda: sgd.step(params, grads.param_grads()),
+        "matrix products alone": step_gemms(problem.shape, args.dtype, "numpy"),
+    }
+    once = time.perf_counter()
+    stages["whole backward() (forward included)"]()
+    inner = max(1, int(0.05 / max(time.perf_counter() - once, 1e-6)))
+
+    print(f"{problem.shape.label} {args.dtype}, median of {args.repeats} samples")
+    results = {name: _time(fn, args.repeats, inner) for name, fn in stages.items()}
+    for name, seconds in results.items():
+        print(f"  {name:40s} {seconds * 1e6:10.1f} µs")
+    ratio = (
+        results["whole backward() (forward included)"]
+        / results["matrix products alone"]
+    )
+    print(f"  backward() ÷ matrix products alone: {ratio:.2f}")
+
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(inner):
+        params = sgd.step(
+            params, engine.backward(spec, params, x, labels, check=False).param_grads()
+        )
+    per_step = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / inner
+    print(f"  minor page faults per training step: {per_step:.1f}")
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(inner):
+        engine.backward(spec, params, x, labels, check=False)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+    print(out.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
