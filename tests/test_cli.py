@@ -168,3 +168,19 @@ def test_the_real_command_exits_1_on_a_mismatch(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "δ" in done.stdout and "FAIL" in done.stdout
+
+
+def test_the_digits_are_scaled_and_split_the_same_way_every_time():
+    from manual_backprop.data import accuracy, load_digits
+
+    first = load_digits("float32", seed=0)
+    again = load_digits("float32", seed=0)
+    sparse = load_digits("float64", seed=0, sparse=True)
+
+    assert first.x_train.shape[1] == 64 and first.labels_train.shape[1] == 10
+    assert len(first.x_train) + len(first.x_test) == 1797
+    assert first.x_train.dtype == np.float32 and first.labels_test.dtype == np.float32
+    assert first.x_train.min() >= 0 and first.x_train.max() == 1
+    np.testing.assert_array_equal(first.x_test, again.x_test)
+    np.testing.assert_array_equal(sparse.labels_test, first.labels_test.argmax(-1))
+    assert accuracy(first.labels_test, sparse.labels_test) == 1.0
