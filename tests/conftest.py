@@ -9,6 +9,9 @@ Profiles (choose with ``MANUAL_BACKPROP_PROFILE=<name>`` or pytest's
 * ``dev``: the default otherwise; random, a few dozen examples per property;
 * ``thorough``: long runs, a thousand examples per property.
 
+Failing property tests write their shrunk case to
+``$MANUAL_BACKPROP_REPLAY_DIR`` (default ``replays/``).
+
 No profile has a deadline: the first TensorFlow call of a new network depth
 traces a function (tens of milliseconds, sometimes more on a busy machine).
 """
@@ -50,13 +53,6 @@ PROFILE = os.environ.get(
     "MANUAL_BACKPROP_PROFILE", "ci" if os.environ.get("CI") else "dev"
 )
 settings.load_profile(PROFILE)
-
-
-@pytest.fixture(autouse=True)
-def _replays_in_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
-    """Failing cases go to MANUAL_BACKPROP_REPLAY_DIR, else ./replays."""
-    if "MANUAL_BACKPROP_REPLAY_DIR" not in os.environ:
-        monkeypatch.setenv("MANUAL_BACKPROP_REPLAY_DIR", "replays")
 
 
 @pytest.fixture(scope="session")
