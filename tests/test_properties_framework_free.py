@@ -140,3 +140,21 @@ def test_every_drawn_case_is_valid_and_finite_for_the_engine(case: Case) -> None
 def test_spec_strategy_covers_depth_one_to_eight(spec) -> None:
     assert 1 <= spec.depth <= 8
     assert all(1 <= w <= 64 for w in spec.widths)
+
+
+def test_the_framework_free_sweep_reports_no_failure_on_a_few_cases(
+    tmp_path, capsys
+) -> None:
+    from manual_backprop.testing import sweep
+
+    out = tmp_path / "sweep.json"
+    status = sweep.main(
+        ["--cases", "5", "--properties", "framework-free", "--json", str(out)]
+    )
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert "networks/s" in printed
+    import json
+
+    results = json.loads(out.read_text())["results"]
+    assert {r["cases"] for r in results.values()} == {5}
