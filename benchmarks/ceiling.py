@@ -10,7 +10,8 @@
   be faster than these; ``step / step_gemms`` is how much it adds.
 
 Both return a callable for the sweep's interleaved timing, per "family":
-``numpy``, ``tf-cpu``, ``cupy``, ``tf-gpu``.
+``numpy``, ``numpy-1blas`` (one BLAS thread), ``tf-cpu``, ``cupy``,
+``tf-gpu``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def step_gemms(shape: Shape, dtype: str, family: str) -> Callable[[], Any]:
     layers = _operands(shape, dtype)
     if family == "numpy":
         return _numpy_gemms(layers)
+    if family == "numpy-1blas":
+        from .implementations import one_blas_thread
+
+        return one_blas_thread(_numpy_gemms(layers))
     if family == "cupy":
         return _cupy_gemms(layers)
     return _tf_gemms(layers, "/GPU:0" if family == "tf-gpu" else "/CPU:0")

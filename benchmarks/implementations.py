@@ -10,6 +10,8 @@ implementation cannot win.
 
 * ``engine-numpy``: ``manual_backprop.engine.backward`` on numpy arrays,
   then ``manual_backprop.optimizers.SGD``.
+* ``engine-numpy-1blas``: the same with OpenBLAS limited to one thread
+  during the step (``threadpoolctl``), immune to other jobs on the cores.
 * ``engine-tf-function``: the same engine code on TensorFlow tensors
   (``tf_reference.engine_backend``), traced inside ``tf.function``; no tape.
   ``engine-tf-xla``: the same, compiled by XLA (``jit_compile=True``), which
@@ -135,6 +137,41 @@ def build_engine_numpy(problem: Problem) -> Built:
     return _build_engine_array(problem, np, lambda: None)
 
 
+@functools.cache
+def _blas_libraries() -> list[Any]:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas").lib_controllers
+
+
+def one_blas_thread(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` with numpy's BLAS limited to one thread during each call.
+
+    OpenBLAS's workers busy-wait between calls; on a machine whose cores
+    are shared with other jobs, that can make the engine's small and medium
+    steps many times slower, while one thread is immune.  Setting the thread
+    count costs about 5 µs per call, included in the timings.
+    """
+    libraries = _blas_libraries()
+    before = [lib.num_threads for lib in libraries]
+
+    def run() -> Any:
+        for lib in libraries:
+            lib.set_num_threads(1)
+        try:
+            return fn()
+        finally:
+            for lib, n in zip(libraries, before, strict=True):
+                lib.set_num_threads(n)
+
+    return run
+
+
+def build_engine_numpy_one_thread(problem: Problem) -> Built:
+    built = build_engine_numpy(problem)
+    return Built(one_blas_thread(built.step), built.to_numpy, "numpy-1blas")
+
+
 def build_engine_cupy(problem: Problem) -> Built:
     import cupy
 
@@ -239,6 +276,13 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
         "the engine on numpy arrays",
         "cpu",
         build_engine_numpy,
+        _always,
+    ),
+    Implementation(
+        "engine-numpy-1blas",
+        "the engine on numpy arrays, BLAS limited to one thread",
+        "cpu",
+        build_engine_numpy_one_thread,
         _always,
     ),
     Implementation(

@@ -12,7 +12,12 @@ from typing import Any
 
 from manual_backprop.spec import write_atomic
 
-ENGINES = ("engine-numpy", "engine-tf-function", "engine-tf-xla")
+ENGINES = (
+    "engine-numpy",
+    "engine-numpy-1blas",
+    "engine-tf-function",
+    "engine-tf-xla",
+)
 GPU_ENGINES = ("engine-cupy", "engine-tf-function-gpu")
 
 # The targets, as numbers.

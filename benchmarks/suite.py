@@ -183,7 +183,8 @@ def run(
     )
 
     available = [i for i in impls if i.unavailable() is None]
-    n_entries = len(available) + len(_ceiling_families(impls))
+    one_thread = any(i.name == "engine-numpy-1blas" for i in available)
+    n_entries = len(available) + len(_ceiling_families(impls)) + one_thread
     total = len(dtypes) * sum(
         (preset.big_rounds if is_big(s) else preset.rounds) * n_entries for s in shapes
     )
