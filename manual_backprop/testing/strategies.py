@@ -393,9 +393,7 @@ def parameters_and_inputs(
     return params, x.astype(spec.dtype), region, seed, exact
 
 
-def _dyadic_simplex(
-    draw: st.DrawFn, rng: np.random.Generator, batch: int, n: int
-) -> np.ndarray:
+def _dyadic_simplex(rng: np.random.Generator, batch: int, n: int) -> np.ndarray:
     """Rows of non-negative multiples of 2⁻⁸ summing to exactly 1."""
     total = 256
     cuts = np.sort(rng.integers(0, total + 1, size=(batch, n - 1)), axis=1)
@@ -437,7 +435,7 @@ def labels_for(
 
     if loss == "categorical_crossentropy":
         if draw(st.booleans()):
-            t = _dyadic_simplex(draw, rng, batch, n)
+            t = _dyadic_simplex(rng, batch, n)
         else:
             t = np.eye(n)[rng.integers(0, n, size=batch)]
         return t.astype(spec.dtype)
