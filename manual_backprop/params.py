@@ -127,7 +127,6 @@ def load_params(path: str | os.PathLike[str], spec: NetworkSpec) -> Params:
         )
 
     pairs = [
-        (arrays[f"W{layer}"], arrays[f"b{layer}"])
-        for layer in range(1, spec.depth + 1)
+        (arrays[f"W{layer}"], arrays[f"b{layer}"]) for layer in range(1, spec.depth + 1)
     ]
     return check_params(spec, pairs, argument=str(path))

@@ -213,8 +213,7 @@ class NetworkSpec:
 
         if self.dtype not in DTYPES:
             raise SpecError(
-                f"dtype must be one of {', '.join(DTYPES)}; received "
-                f"{self.dtype!r}."
+                f"dtype must be one of {', '.join(DTYPES)}; received {self.dtype!r}."
             )
 
         _check_flag("from_logits", self.from_logits)
@@ -356,8 +355,7 @@ class NetworkSpec:
             text = Path(path).read_text()
         except OSError as err:
             raise SpecError(
-                f"cannot read the network description {str(path)!r}: "
-                f"{err.strerror}."
+                f"cannot read the network description {str(path)!r}: {err.strerror}."
             ) from err
         return cls.from_json(text)
 
@@ -377,8 +375,7 @@ def _check_widths(widths: Any) -> tuple[int, ...]:
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
             where = "the input width" if i == 0 else f"layer {i}'s width"
             raise SpecError(
-                f"widths[{i}] ({where}) must be a positive integer; "
-                f"received {width!r}."
+                f"widths[{i}] ({where}) must be a positive integer; received {width!r}."
             )
     return tuple(int(w) for w in widths)
 
