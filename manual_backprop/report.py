@@ -72,9 +72,10 @@ class Comparison:
     """The engine against TensorFlow for one quantity of one layer.
 
     ``ratio`` is the largest ``|engine − reference| / tolerance`` over the
-    elements (above 1 fails); ``tolerance`` and the three values are those
-    of that worst element.  ``verdict`` says who is further from the
-    float64 truth when the comparison fails.
+    elements (above 1 fails); ``max_rel`` the largest
+    ``|engine − reference| / max(|engine|, |reference|)``; ``tolerance``
+    and the three values are those of the worst element.  ``verdict``
+    says who is further from the float64 truth when the comparison fails.
     """
 
     layer: int | None

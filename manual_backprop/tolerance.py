@@ -48,7 +48,9 @@ sum of ``n`` terms costs ``(n + 1)·u`` times the sum of their magnitudes
 * ``E(∂W) = (B + 1)·u·|δ|ᵀ|x| + E(δ)ᵀ(|x| + E(x)) + |δ|ᵀE(x)`` (the
   second-order term matters where both δ and x are nothing but round-off),
   ``E(∂b) = B·u·Σ|δ| + ΣE(δ)``, ``E(∂x) = E(g)`` at layer 1,
-  ``E(L) = Σ|∂L/∂y|·(E(y) + u(|y| + |t|)) + C·u·(terms of ℓ)/B + B·u·|L|``.
+  ``E(L) = Σ|∂L/∂y|·(E(y) + u(|y| + |t|)) + u·Σ_b M_ℓ/B + B·u·|L|``, with
+  ``M_ℓ`` the terms of ``ℓ`` weighted by their roundings (``C`` per log,
+  ``n + 1`` per sum over the outputs).
 
 Kinks: relu, leaky_relu, elu with alpha ≠ 1 and hard_sigmoid (±3)
 (``activations.kinks``), selu at 0 (``selu'(0⁻) = 1.758``, ``selu'(0⁺) =
@@ -69,7 +71,9 @@ for them a pair of outputs on either side of 0 counts as a straddle too.
 Underflow: every operation may also lose up to ``η``, the dtype's smallest
 normal number, in absolute terms (TensorFlow flushes subnormals to zero on
 CPU; an exp may underflow to 0 where float64 does not), so ``η`` joins each
-sum and each function's own term above.
+sum, and ``η·(1 + |z|)`` each activation's own terms (silu's ``z·s`` and
+its derivative ``s·(1 + z(1 − s))`` multiply a flushed ``s`` by up to
+``1 + |z|``).
 
 The tolerance is ``SAFETY · E + floor``: ``SAFETY = 2`` because two
 implementations, each within ``E`` of the exact value, may differ by
@@ -335,7 +339,8 @@ def _softmax_error(z: np.ndarray, s: np.ndarray, Ez: np.ndarray, u: float) -> An
     m = np.max(z, axis=-1, keepdims=True)
     spread = np.abs(z - m)
     own = spread + np.sum(s * spread, axis=-1, keepdims=True) + n + 4
-    return s * (Ez + np.max(Ez, axis=-1, keepdims=True) + u * C_FN * own)
+    relative = Ez + np.max(Ez, axis=-1, keepdims=True) + u * C_FN * own
+    return s * relative + C_FN * _tiny_for(u)  # exp(z − max) may flush to 0
 
 
 def _activation_forward_error(
@@ -349,7 +354,8 @@ def _activation_forward_error(
     for sign in (1.0, -1.0):
         zp = z + sign * Ez
         slope = np.maximum(slope, np.abs(_df(act, zp, _f(act, zp))))
-    return slope * Ez + C_FN * (u * _forward_terms(act, z, y) + _tiny_for(u))
+    underflow = _tiny_for(u) * (1 + np.abs(z))  # e.g. silu's z·s, s flushed
+    return slope * Ez + C_FN * (u * _forward_terms(act, z, y) + underflow)
 
 
 def _derivative_error(
@@ -374,7 +380,9 @@ def _derivative_error(
             change = np.maximum(change, np.abs(_df(act, z, yp) - d))
 
     jump = _kink_jump(act, [(z, y), *observed])
-    own = u * _derivative_terms(act, z, y, d) + _tiny_for(u)
+    # An intermediate that underflows (silu's and softplus's sigmoid, gelu's
+    # density) loses up to η, which factors up to 1 + |z| then multiply.
+    own = u * _derivative_terms(act, z, y, d) + _tiny_for(u) * (1 + np.abs(z))
     error = change + C_FN * own + jump
     return d, np.nan_to_num(error, nan=np.inf), jump > 0
 
@@ -494,7 +502,9 @@ def _probability_loss(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(g, E(g), M_ℓ)`` for a loss on the network output ``y``.
 
-    ``M_ℓ`` is, per example, the size of the terms ``ℓ`` sums.
+    ``M_ℓ`` is, per example, the loss's own round-off in units of ``u``:
+    the size of the terms ``ℓ`` sums, weighted by the roundings each takes
+    (``C_FN`` for a log, ``n + 1`` for the sum over outputs).
     """
     B, n = y.shape
     name = spec.loss
@@ -543,7 +553,7 @@ def _probability_loss(
         size = np.abs((1 - t) / (1 - p)) + np.abs(t / p)
         Eg = (slope * Ey_eff + u * C_FN * size) * inside / (B * n)
         logs = np.abs(t * np.log(p)) + np.abs((1 - t) * np.log(1 - p))
-        return g, Eg, np.mean(logs, -1) * (n + 4)
+        return g, Eg, np.mean(logs, -1) * (C_FN + n + 1)
 
     if name == "categorical_crossentropy":
         s = np.sum(y, axis=-1, keepdims=True)
@@ -561,7 +571,7 @@ def _probability_loss(
         g = (g_q - r) / s / B
         Eg = (Eg_q + Er + u * C_FN * (np.abs(g_q) + np.abs(r) * n)) / np.abs(s) / B
         Eg = Eg + np.abs(g) * sum_Ey / np.abs(s)
-        logs = np.sum(np.abs(t * np.log(p)), -1) * (n + 4)
+        logs = np.sum(np.abs(t * np.log(p)), -1) * (C_FN + n + 1)
         return g, Eg, logs
 
     # sparse categorical cross-entropy: ℓ = log Σp − log p_c, p = clip(y).
@@ -580,7 +590,7 @@ def _probability_loss(
         / B
     )
     logs = np.abs(np.log(sp[:, 0])) + np.abs(np.sum(t * np.log(p), -1))
-    return g, Eg, (logs + n) * (n + 4)
+    return g, Eg, C_FN * logs + n + 2
 
 
 def _logits_loss(
@@ -593,7 +603,7 @@ def _logits_loss(
         Es = s * (1 - s) * Ez + u * C_FN * s
         scale = 1.0 / (B * n)
         terms = np.maximum(z, 0) + np.abs(z * t) + np.log1p(np.exp(-np.abs(z)))
-        size = np.mean(terms, -1) * (n + 4)
+        size = np.mean(terms, -1) * (C_FN + n + 1)
     else:
         m = np.max(z, axis=-1, keepdims=True)
         e = np.exp(z - m)
@@ -601,7 +611,12 @@ def _logits_loss(
         Es = _softmax_error(z, s, Ez, u)
         scale = 1.0 / B
         lse = np.log(np.sum(e, axis=-1, keepdims=True))
-        size = np.sum(np.abs(t) * (np.abs(z) + np.abs(m) + lse + n), -1) * (n + 4)
+        log_softmax = z - m - lse
+        size = np.sum(
+            np.abs(t) * (C_FN * (np.abs(z - m) + lse) + n + C_FN)
+            + (n + 1) * np.abs(t * log_softmax),
+            -1,
+        )
     g = (s - t) * scale
     # TensorFlow differentiates max(z, 0) − z·t + log1p(exp(−|z|)) for the
     # binary case, whose terms reach 1 + |t| + s; then ÷n and ÷B round too.
@@ -703,7 +718,7 @@ def roundoff_bounds(
         E_loss = np.sum(np.abs(g) * Ey_eff)
         delta, Ed, k = _backward_error(act_n, g, Eg, last, u, observed_at(depth))
         straddled += k
-    E_loss = E_loss + u * C_FN * float(np.sum(size)) / B
+    E_loss = E_loss + u * float(np.sum(size)) / B
     E_loss = E_loss + u * B * abs(_f64(truth.loss))
 
     # Backward, layer by layer.
