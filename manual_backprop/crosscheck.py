@@ -29,6 +29,7 @@ import numpy as np
 
 from . import engine as _engine
 from .engine import Gradients, check_inputs, check_labels
+from .errors import ManualBackpropError
 from .optimizers import SGD
 from .params import LayerParams, Params, check_params, init_params
 from .report import Comparison, Element, Report
@@ -45,6 +46,8 @@ WORST_SHOWN = 3
 """How many of the worst elements a failing comparison keeps for the report."""
 
 BackwardFn = Callable[..., Gradients]
+
+MODES = ("function", "eager")
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,7 @@ def cross_check(
     params = check_params(spec, params)
     check_inputs(spec, x)
     check_labels(spec, labels, batch=np.shape(x)[0])
-    if mode not in ("function", "eager"):
-        from .errors import ManualBackpropError
-
+    if mode not in MODES:
         raise ManualBackpropError(
             f"mode must be 'function' or 'eager'; received {mode!r}."
         )
@@ -142,31 +143,25 @@ def cross_check(
         truth_result = tf_reference.reference_gradients(*case64, mode=mode)
         truth = "TensorFlow in float64"
 
-    report = compare(
+    report, bounds = _judge(
         spec,
         params,
         x,
         labels,
-        engine_result,
-        reference_result,
-        truth_result,
+        (engine_result, reference_result, truth_result),
         mode=mode,
         truth=truth,
         engine_name=engine_name,
     )
-    report.mode_note = _mode_note(tf_reference, mode)
+    report.mode_note = tf_reference.execution_mode_note(mode)
 
     if sgd is not None:
-        report.comparisons.extend(
-            _sgd_rows(spec, params, x, labels, engine, sgd, mode, truth_result)
+        rows = _sgd_rows(
+            spec, params, x, labels, engine, sgd, mode, truth_result, bounds
         )
+        report.comparisons.extend(rows)
         report.sgd = sgd.to_dict()
     return report
-
-
-def _mode_note(tf_reference: Any, mode: str) -> str:
-    note = getattr(tf_reference, "execution_mode_note", None)
-    return note(mode) if callable(note) else mode
 
 
 def compare(
@@ -187,6 +182,23 @@ def compare(
     Pure numpy.  ``truth_result`` is the float64 run; its ``z``, ``y`` and
     ``δ`` set the tolerances (see ``manual_backprop.tolerance``).
     """
+    results = (engine_result, reference_result, truth_result)
+    options = {"mode": mode, "truth": truth, "engine_name": engine_name}
+    return _judge(spec, params, x, labels, results, **options)[0]
+
+
+def _judge(
+    spec: NetworkSpec,
+    params: Params,
+    x: Any,
+    labels: Any,
+    results: tuple[Gradients, Gradients, Gradients],
+    *,
+    mode: str,
+    truth: str,
+    engine_name: str,
+) -> tuple[Report, Bounds]:
+    engine_result, reference_result, truth_result = results
     bounds = roundoff_bounds(
         spec, params, x, labels, truth_result, (engine_result, reference_result)
     )
@@ -232,7 +244,6 @@ def compare(
         bounds.outputs,
         "the forward bound E(y_n)",
     )
-    results = (engine_result, reference_result, truth_result)
     for layer in range(spec.depth, 0, -1):
         i = layer - 1
         e, r, t = (res.layers[i] if len(res.layers) > i else None for res in results)
@@ -268,7 +279,7 @@ def compare(
         "(n_1+1)·u·|δ¹||W_1| + E(δ¹)|W_1|",
     )
 
-    return Report(
+    report = Report(
         spec=spec,
         mode=mode,
         comparisons=rows,
@@ -276,6 +287,7 @@ def compare(
         engine_name=engine_name,
         notes=notes,
     )
+    return report, bounds
 
 
 def _rule(why: str, u: float, floor: float) -> str:
@@ -409,6 +421,7 @@ def _sgd_rows(
     sgd: SGDCheck,
     mode: str,
     truth_grads: Gradients,
+    grad_bounds: Bounds,
 ) -> list[Comparison]:
     tf_reference = _reference()
     optimizer = sgd.optimizer_factory(
@@ -432,7 +445,6 @@ def _sgd_rows(
         batches = [(x64, labels64)] * sgd.steps
         truth = tf_reference.keras_sgd(spec64, params64, batches, **options)
 
-    grad_bounds = roundoff_bounds(spec, params, x, labels, truth_grads)
     bounds = sgd_bounds(spec, params, truth_grads, grad_bounds, sgd)
     rule = _rule(
         f"{sgd.steps} step(s) of η·E(∂L/∂w) + 3u·(|w| + η|g| + μ|v|), the "
