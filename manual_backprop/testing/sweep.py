@@ -51,8 +51,16 @@ class ShardResult:
     what: str = "tensorflow"
 
 
-def _run_shard(args: tuple[str, int, int, str | None, str]) -> ShardResult:
-    dtype, n_cases, seed, replay_dir, which = args
+def _run_shard(
+    args: tuple[tuple[str, ...], int, int, str | None, str, str | None],
+) -> list[ShardResult]:
+    """One worker: ``n_cases`` examples, each one case per dtype.
+
+    Every ``CHECKPOINT_EVERY`` examples the worker's figures so far are
+    written to ``checkpoint_dir`` (if given), so an interrupted run still
+    has its figures: ``--summarize DIR`` reads them.
+    """
+    dtypes, n_cases, seed, replay_dir, which, checkpoint_dir = args
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
@@ -67,9 +75,51 @@ def _run_shard(args: tuple[str, int, int, str | None, str]) -> ShardResult:
     if use_tf:
         import tf_reference  # noqa: F401  (import once, before the clock starts)
 
-    result = ShardResult(dtype, what=which)
-    ratios: dict[str, list[float]] = defaultdict(list)
-    worst_ratio = [-1.0]
+    results = {d: ShardResult(d, what=which) for d in dtypes}
+    ratios = {d: defaultdict(list) for d in dtypes}
+    start = time.perf_counter()
+    examples = [0]
+
+    def record_failure(dtype: str, case: Any, prop: str, summary: str, sgd: Any):
+        path = save_failure(case, prop, sgd=sgd, directory=replay_dir)
+        results[dtype].failures.append(
+            {
+                "case": repr(case),
+                "summary": summary,
+                "replay": str(path) if path else None,
+            }
+        )
+
+    def check(dtype: str, case: Any, sgd: Any) -> None:
+        result = results[dtype]
+        result.cases += 1
+        if use_free:
+            for name, prop in properties.FRAMEWORK_FREE.items():
+                outcome = prop(case)
+                if not outcome.conclusive:
+                    continue
+                ratios[dtype][f"property: {name}"].append(outcome.max_ratio)
+                if not outcome.passed:
+                    record_failure(dtype, case, name, outcome.summary(), None)
+        if not use_tf:
+            return
+        if sgd is not None and not sgd_is_gentle(case, sgd):
+            sgd = None  # see strategies.sgd_is_gentle
+        report = tensorflow_check(case, sgd=sgd)
+        result.sgd_cases += sgd is not None
+        for comparison in report.comparisons:
+            ratios[dtype][comparison.quantity].append(float(comparison.ratio))
+        if report.worst_ratio > result.worst.get("ratio", -1.0):
+            result.worst = {"ratio": report.worst_ratio, "case": repr(case)}
+        if not report.passed:
+            prop = "sweep: engine agrees with TensorFlow"
+            record_failure(dtype, case, prop, report.summary(), sgd)
+
+    def snapshot() -> list[ShardResult]:
+        for d in dtypes:
+            results[d].seconds = time.perf_counter() - start
+            results[d].ratios = {k: list(v) for k, v in ratios[d].items()}
+        return list(results.values())
 
     @hypothesis_seed(seed)
     @settings(
@@ -80,57 +130,44 @@ def _run_shard(args: tuple[str, int, int, str | None, str]) -> ShardResult:
         suppress_health_check=list(HealthCheck),
     )
     @given(
-        cases(dtypes=(dtype,)),
+        st.tuples(*(cases(dtypes=(d,)) for d in dtypes)),
         st.one_of(st.none(), st.none(), st.none(), sgd_settings()),
     )
-    def sweep(case: Any, sgd: Any) -> None:
-        result.cases += 1
-        if use_free:
-            for name, prop in properties.FRAMEWORK_FREE.items():
-                outcome = prop(case)
-                if not outcome.conclusive:
-                    continue
-                ratios[f"property: {name}"].append(outcome.max_ratio)
-                if not outcome.passed:
-                    path = save_failure(case, name, directory=replay_dir)
-                    result.failures.append(
-                        {
-                            "case": repr(case),
-                            "summary": outcome.summary(),
-                            "replay": str(path) if path else None,
-                        }
-                    )
-        if not use_tf:
-            return
-        if sgd is not None and not sgd_is_gentle(case, sgd):
-            sgd = None  # see strategies.sgd_is_gentle
-        report = tensorflow_check(case, sgd=sgd)
-        result.sgd_cases += sgd is not None
-        for comparison in report.comparisons:
-            ratios[comparison.quantity].append(float(comparison.ratio))
-        if report.worst_ratio > worst_ratio[0]:
-            worst_ratio[0] = report.worst_ratio
-            result.worst = {"ratio": report.worst_ratio, "case": repr(case)}
-        if not report.passed:
-            path = save_failure(
-                case,
-                "sweep: engine agrees with TensorFlow",
-                sgd=sgd,
-                directory=replay_dir,
-            )
-            result.failures.append(
-                {
-                    "case": repr(case),
-                    "summary": report.summary(),
-                    "replay": str(path) if path else None,
-                }
-            )
+    def sweep(drawn: tuple[Any, ...], sgd: Any) -> None:
+        for dtype, case in zip(dtypes, drawn, strict=True):
+            check(dtype, case, sgd)
+        examples[0] += 1
+        if checkpoint_dir and examples[0] % CHECKPOINT_EVERY == 0:
+            _write_checkpoint(checkpoint_dir, seed, snapshot())
 
-    start = time.perf_counter()
     sweep()
-    result.seconds = time.perf_counter() - start
-    result.ratios = dict(ratios)
-    return result
+    shards = snapshot()
+    if checkpoint_dir:
+        _write_checkpoint(checkpoint_dir, seed, shards)
+    return shards
+
+
+CHECKPOINT_EVERY = 100
+
+
+def _write_checkpoint(directory: str, seed: int, shards: list[ShardResult]) -> None:
+    from dataclasses import asdict
+
+    from ..spec import write_atomic
+
+    payload = [asdict(s) for s in shards]
+    path = os.path.join(directory, f"shard-{seed}.json")
+    write_atomic(path, json.dumps(payload).encode())
+
+
+def _read_checkpoints(directory: str) -> list[ShardResult]:
+    import glob
+
+    shards = []
+    for path in sorted(glob.glob(os.path.join(directory, "shard-*.json"))):
+        with open(path) as handle:
+            shards += [ShardResult(**s) for s in json.load(handle)]
+    return shards
 
 
 def _merge(shards: list[ShardResult]) -> dict[str, Any]:
@@ -143,8 +180,10 @@ def _merge(shards: list[ShardResult]) -> dict[str, Any]:
                 ratios[quantity].extend(values)
         every = np.concatenate([np.asarray(v) for v in ratios.values()])
         cases = sum(s.cases for s in mine)
-        # Shards run side by side: throughput is cases over the slowest.
-        seconds = max(s.seconds for s in mine)
+        # Workers run side by side, each checking every dtype in turn:
+        # throughput is all networks checked over the slowest worker's time.
+        seconds = max(s.seconds for s in shards)
+        every_case = sum(s.cases for s in shards)
         worst = max(mine, key=lambda s: s.worst.get("ratio", -1)).worst
         by_dtype[dtype] = {
             "cases": cases,
@@ -160,7 +199,7 @@ def _merge(shards: list[ShardResult]) -> dict[str, Any]:
                 for q, v in sorted(ratios.items())
             },
             "seconds": seconds,
-            "networks_per_second": cases / seconds if seconds else 0.0,
+            "networks_per_second": every_case / seconds if seconds else 0.0,
         }
     return by_dtype
 
@@ -178,7 +217,7 @@ def format_summary(by_dtype: dict[str, Any], command: str, what: str = "") -> st
     lines = [f"command: {command}", f"checks: {what or 'tensorflow'}", ""]
     lines.append(
         "| dtype | cases (with SGD) | failures | worst error/tolerance | "
-        "median | 99th pct | 99.9th pct | networks/s |"
+        "median | 99th pct | 99.9th pct | networks/s (all dtypes) |"
     )
     lines.append("|---|---|---|---|---|---|---|---|")
     for dtype, r in by_dtype.items():
@@ -224,6 +263,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the full results here")
     parser.add_argument("--replay-dir", default=None)
     parser.add_argument(
+        "--checkpoint-dir",
+        help="write each worker's figures here every 100 examples",
+    )
+    parser.add_argument(
+        "--summarize",
+        metavar="DIR",
+        help="print the figures of the checkpoints in DIR (a run in progress "
+        "or one that was stopped) instead of running",
+    )
+    parser.add_argument(
         "--properties",
         choices=("tensorflow", "framework-free", "all"),
         default="tensorflow",
@@ -233,23 +282,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     dtypes = args.dtype or ["float32", "float64"]
 
-    jobs = []
-    for d, dtype in enumerate(dtypes):
+    start = time.perf_counter()
+    if args.summarize:
+        shards = _read_checkpoints(args.summarize)
+    else:
         per = [args.cases // args.workers] * args.workers
         for i in range(args.cases % args.workers):
             per[i] += 1
-        for w, n in enumerate(per):
-            if n:
-                seed = args.seed * 1000 + d * 100 + w
-                jobs.append((dtype, n, seed, args.replay_dir, args.properties))
-
-    start = time.perf_counter()
-    if args.workers > 1:
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(args.workers) as pool:
-            shards = pool.map(_run_shard, jobs)
-    else:
-        shards = [_run_shard(job) for job in jobs]
+        jobs = [
+            (
+                tuple(dtypes),
+                n,
+                args.seed * 1000 + w,
+                args.replay_dir,
+                args.properties,
+                args.checkpoint_dir,
+            )
+            for w, n in enumerate(per)
+            if n
+        ]
+        if args.checkpoint_dir:
+            os.makedirs(args.checkpoint_dir, exist_ok=True)
+        if args.workers > 1:
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(args.workers) as pool:
+                shards = [s for part in pool.map(_run_shard, jobs) for s in part]
+        else:
+            shards = [s for job in jobs for s in _run_shard(job)]
     wall = time.perf_counter() - start
 
     by_dtype = _merge(shards)
