@@ -3,21 +3,28 @@
 ::
 
     python -m manual_backprop.testing.sweep --cases 10000 \\
-        --dtype float32 --dtype float64 [--workers N] [--json FILE]
+        --dtype float32 --dtype float64 [--workers N] [--json FILE] \\
+        [--checkpoint-dir DIR] [--properties tensorflow|framework-free|all]
 
-For each dtype, ``--cases`` cases drawn from
+Each example draws one case per dtype from
 ``manual_backprop.testing.strategies.cases`` (every depth 1–8, width,
-activation, loss path and value region) go through
-``manual_backprop.crosscheck.cross_check`` against TensorFlow; one case in
-four also runs one to three SGD steps (plain, momentum or Nesterov) against
-Keras's SGD.  It prints the number of failures (a correct engine must have
-none), the distribution of error / tolerance per quantity (quantiles and
-the largest), and the throughput in verified networks per second.
-Failing cases are written as replay files.
+activation, loss path and value region) and sends it through
+``manual_backprop.crosscheck.cross_check`` against TensorFlow; one example
+in four also runs one to three SGD steps (plain, momentum or Nesterov)
+against Keras's SGD, where the steps stay small
+(``strategies.sgd_is_gentle``).  ``--properties framework-free`` runs the
+numpy-only identities of ``manual_backprop.testing.properties`` instead
+(no TensorFlow), ``all`` both.  It prints the number of failures (a
+correct engine must have none), the distribution of error / tolerance per
+quantity or property (quantiles and the largest), and the throughput in
+verified networks per second.  Failing cases are written as replay files.
 
-``--workers N`` shards the cases over N processes (each pays TensorFlow's
-import once, about 3 s and 0.5 GiB); each worker draws from its own seed,
-so the shards do not overlap.
+``--workers N`` shards the examples over N processes (each pays
+TensorFlow's import once, about 3 s and 0.5 GiB; on 2 cores one or two
+workers is best); each worker draws from its own seed, so the shards do
+not overlap.  ``--checkpoint-dir`` keeps every worker's figures so far
+(every 100 examples), and ``--summarize DIR`` prints them for a run still
+going or one that was stopped.
 """
 
 from __future__ import annotations
