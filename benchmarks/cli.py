@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], prog: str = "manual-backprop bench") -> int:
+    """Run the sweep; ``prog`` is how the command is quoted in the results."""
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -83,11 +84,7 @@ def main(argv: list[str]) -> int:
             total=total, unit="block", disable=args.no_progress, file=sys.stderr
         )
 
-    command = (
-        "manual-backprop bench " + shlex.join(argv)
-        if argv
-        else ("manual-backprop bench")
-    )
+    command = f"{prog} {shlex.join(argv)}" if argv else prog
     preset = PRESETS[args.preset]
     if args.ceiling_n is not None:
         preset = dataclasses.replace(preset, ceiling_n=args.ceiling_n)
