@@ -47,6 +47,8 @@ DEFAULT_MOMENTUM = 0.9
 CHECK_BATCH = 64  # digits in the cross-check's batch
 DEFAULT_RANDOM_NETS = 20
 RANDOM_BATCH = 8  # the largest batch of a random network's check
+RANDOM_DEPTH = 4  # by default small random networks, so verify stays quick
+RANDOM_WIDTH = 16
 
 
 @dataclass
@@ -102,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"random networks to check by default (default {DEFAULT_RANDOM_NETS})",
     )
     verify.add_argument(
+        "--max-depth",
+        type=int,
+        default=RANDOM_DEPTH,
+        help=f"deepest random network (default {RANDOM_DEPTH})",
+    )
+    verify.add_argument(
+        "--max-width",
+        type=int,
+        default=RANDOM_WIDTH,
+        help=f"widest random layer (default {RANDOM_WIDTH})",
+    )
+    verify.add_argument(
         "--epochs", type=int, default=DEFAULT_EPOCHS, help="training epochs"
     )
 
@@ -153,6 +167,8 @@ def _verify(args: argparse.Namespace) -> int:
         raise SpecError("--replay runs a saved case; drop --spec and --params.")
     if args.random < 0 or args.epochs < 0:
         raise SpecError("--random and --epochs must be 0 or more.")
+    if args.max_depth < 1 or args.max_width < 1:
+        raise SpecError("--max-depth and --max-width must be 1 or more.")
 
     console = _console(to_stderr=args.json == "-")
     _quiet_tensorflow()  # TensorFlow itself loads at the first cross-check
@@ -289,7 +305,12 @@ def _run_random(args: argparse.Namespace, console: Any, outcome: _Outcome) -> No
     for i in range(args.random):
         dtype = args.dtype or DTYPES[i % len(DTYPES)]
         spec, params, x, labels = random_case(
-            rng, dtype=dtype, max_batch=RANDOM_BATCH, saturate=True
+            rng,
+            dtype=dtype,
+            max_depth=args.max_depth,
+            max_width=args.max_width,
+            max_batch=RANDOM_BATCH,
+            saturate=True,
         )
         report = _check(
             console,
