@@ -23,10 +23,10 @@ import numpy as np
 
 from .shapes import Shape
 
+Layer = tuple[np.ndarray, np.ndarray, np.ndarray]  # x, W, δ of one layer
 
-def _operands(
-    shape: Shape, dtype: str, seed: int = 1
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+
+def _operands(shape: Shape, dtype: str, seed: int = 1) -> list[Layer]:
     """Per layer: an input x (B, n_in), a weight W (n_out, n_in), a δ (B, n_out)."""
     rng = np.random.default_rng(seed)
     layers = []
@@ -52,7 +52,7 @@ def step_gemms(shape: Shape, dtype: str, family: str) -> Callable[[], Any]:
     return _tf_gemms(layers, "/GPU:0" if family == "tf-gpu" else "/CPU:0")
 
 
-def _numpy_gemms(layers: list[tuple[np.ndarray, ...]]) -> Callable[[], Any]:
+def _numpy_gemms(layers: list[Layer]) -> Callable[[], Any]:
     outs = [
         (np.empty_like(delta), np.empty_like(W), np.empty_like(x))
         for x, W, delta in layers
@@ -67,7 +67,7 @@ def _numpy_gemms(layers: list[tuple[np.ndarray, ...]]) -> Callable[[], Any]:
     return run
 
 
-def _cupy_gemms(layers: list[tuple[np.ndarray, ...]]) -> Callable[[], Any]:
+def _cupy_gemms(layers: list[Layer]) -> Callable[[], Any]:
     import cupy
 
     device_layers = [tuple(cupy.asarray(a) for a in layer) for layer in layers]
@@ -87,7 +87,7 @@ def _cupy_gemms(layers: list[tuple[np.ndarray, ...]]) -> Callable[[], Any]:
     return run
 
 
-def _tf_gemms(layers: list[tuple[np.ndarray, ...]], device: str) -> Callable[[], Any]:
+def _tf_gemms(layers: list[Layer], device: str) -> Callable[[], Any]:
     from .implementations import tensorflow
 
     tf = tensorflow()

@@ -63,7 +63,7 @@ def ratios(row: dict[str, Any]) -> dict[str, Any]:
     eager = _median(row, "tape-eager")
     function = _median(row, "tape-function")
     if best is not None:
-        t_best = _median(row, best)
+        t_best = row["implementations"][best]["median_s"]
         entry = row["implementations"][best]
         out["eager_tape_over_best_engine"] = eager / t_best if eager else None
         out["best_engine_over_tape_function"] = t_best / function if function else None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from manual_backprop.params import Params, init_params
-from manual_backprop.spec import NetworkSpec
+from manual_backprop.spec import Activation, NetworkSpec
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,12 @@ class Shape:
         else:
             acts = ("sigmoid",) * (depth - 1) + ("softmax",)
             loss = "categorical_crossentropy"
-        return NetworkSpec(widths=self.widths, activations=acts, loss=loss, dtype=dtype)
+        return NetworkSpec(
+            widths=self.widths,
+            activations=tuple(Activation(name) for name in acts),
+            loss=loss,
+            dtype=dtype,
+        )
 
 
 @dataclass(frozen=True)

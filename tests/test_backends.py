@@ -105,7 +105,7 @@ def assert_agree(
         got = np.asarray(to_numpy(actual[name]))
         assert got.dtype == np.dtype(dtype), f"{name}: dtype {got.dtype}, not {dtype}"
         assert got.shape == np.shape(want), f"{name}: shape {got.shape}"
-        scale = max(float(np.max(np.abs(want))), np.finfo(dtype).tiny)
+        scale = max(float(np.max(np.abs(want))), float(np.finfo(dtype).tiny))
         np.testing.assert_allclose(
             got, want, rtol=0, atol=TOLERANCE[dtype] * scale, err_msg=name
         )
