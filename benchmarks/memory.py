@@ -80,6 +80,8 @@ def _device_peak(family: str) -> float | None:
     if family == "cupy":
         import cupy
 
+        # CuPy's pool keeps every block it ever needed, so what it holds
+        # after the steps is their peak.
         return cupy.get_default_memory_pool().total_bytes() / MIB
     from .implementations import tensorflow
 
