@@ -513,7 +513,9 @@ def _write_json(target: str, outcome: _Outcome, mode: str) -> None:
     from .report import json_number, versions
 
     by_dtype = {
-        dtype: {k: json_number(v) for k, v in figures.items()}
+        dtype: {
+            k: v if isinstance(v, int) else json_number(v) for k, v in figures.items()
+        }
         for dtype, figures in _by_dtype(outcome).items()
     }
     document = {
