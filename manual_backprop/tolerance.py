@@ -63,7 +63,9 @@ float64 ``z``) whose segment contains a kink, the jump actually seen,
 ``|f'(z_a) − f'(z_b)|``, is added to ``E(f')`` (for a loss, to ``E(g)``,
 for the whole row of a categorical loss) and carried down.  Where the three
 points coincide, for example at an exact ``z = 0``, nothing is widened, so a
-wrong ``relu'(0)`` is still caught; the smooth terms above never cross a
+wrong ``relu'(0)`` is still caught; nor is it where a run's ``z`` (or
+``y``) lies further than ``2·E(z)`` from the float64 one, since that is a
+bug upstream, not round-off; the smooth terms above never cross a
 kink either.  elu and selu pick their derivative's branch from the sign of
 ``y`` in TensorFlow, and a tiny negative ``z`` can give ``y = 0`` there, so
 for them a pair of outputs on either side of 0 counts as a straddle too.
@@ -306,24 +308,31 @@ def _region_bounds(act: Activation, z: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _kink_jump(
-    act: Activation, points: Sequence[tuple[np.ndarray, np.ndarray]]
+    act: Activation,
+    points: Sequence[tuple[np.ndarray, np.ndarray]],
+    reach: np.ndarray,
 ) -> np.ndarray:
     """The derivative jumps actually seen between the observed ``z``.
 
-    ``points`` are ``(z, y)`` pairs in float64 (truth, engine, reference).
-    For every pair whose segment contains a kink, ``|f'(z_a) − f'(z_b)|``.
+    ``points`` are ``(z, y)`` pairs in float64, the truth's first, then the
+    runs'.  For every pair whose segment contains a kink,
+    ``|f'(z_a) − f'(z_b)|``, but only where both points lie within
+    ``reach`` (the round-off bound) of the truth's ``z``: a ``z`` further
+    off is a bug in the forward pass, not round-off, and earns nothing.
     """
     kinks = _kinks(act)
     z0 = points[0][0]
     jump = np.zeros_like(z0)
     if not kinks:
         return jump
+    near = [np.abs(z - z0) <= reach for z, _ in points]
     for i in range(len(points)):
         for j in range(i + 1, len(points)):
             (za, ya), (zb, yb) = points[i], points[j]
             crosses = _crosses(za, zb, kinks)
             if act.name in OUTPUT_SIDED:
                 crosses |= _crosses(ya, yb, (0.0,))
+            crosses &= near[i] & near[j]
             if crosses.any():
                 seen = np.abs(_df(act, za, ya) - _df(act, zb, yb))
                 jump = np.maximum(jump, np.where(crosses, seen, 0.0))
@@ -384,7 +393,8 @@ def _derivative_error(
             yp = y * (1 + sign * C_FN * u)
             change = np.maximum(change, np.abs(_df(act, z, yp) - d))
 
-    jump = _kink_jump(act, [(z, y), *observed])
+    reach = SAFETY * Ez + _tiny_for(u)
+    jump = _kink_jump(act, [(z, y), *observed], reach)
     # An intermediate that underflows (silu's and softplus's sigmoid, gelu's
     # density) loses up to η, which factors up to 1 + |z| then multiply.
     own = u * _derivative_terms(act, z, y, d) + _tiny_for(u) * (1 + np.abs(z))
@@ -462,8 +472,11 @@ def _loss_jump(
     t: np.ndarray,
     y: np.ndarray,
     observed_y: Sequence[np.ndarray],
+    reach: np.ndarray,
 ) -> np.ndarray:
-    """Jumps of ``∂L/∂y`` seen between the observed outputs (clips, sign)."""
+    """Jumps of ``∂L/∂y`` seen between the observed outputs (clips, sign),
+    where the outputs lie within ``reach`` of the truth's (see
+    ``_kink_jump``)."""
     jump = np.zeros_like(y)
     if spec.loss in ("mean_squared_error", "huber") or not observed_y:
         return jump
@@ -490,9 +503,10 @@ def _loss_jump(
         grads = [_f64(losses.gradient(sp, yy, ll, np)) for yy, sp, ll in points]
         keys = [key(yy) for yy, _, _ in points]
     mark_set = (0.0,) if spec.loss == "mean_absolute_error" else marks
+    near = [np.abs(_f64(yy) - y) <= reach for yy, _, _ in points]
     for i in range(len(points)):
         for j in range(i + 1, len(points)):
-            crosses = _crosses(keys[i], keys[j], mark_set)
+            crosses = _crosses(keys[i], keys[j], mark_set) & near[i] & near[j]
             if spec.loss == "categorical_crossentropy":
                 crosses = np.broadcast_to(
                     crosses.any(axis=-1, keepdims=True), crosses.shape
@@ -716,7 +730,8 @@ def roundoff_bounds(
         else:
             g, Eg, size = _probability_loss(spec, last.y, last.Ey, t, u)
             seen = [y for _, y in observed_at(depth)]
-            jump = _loss_jump(spec, labels, t, last.y, seen)
+            reach = SAFETY * last.Ey + eta
+            jump = _loss_jump(spec, labels, t, last.y, seen, reach)
             loss_straddled = int(np.count_nonzero(jump))
             Eg = Eg + jump
         Ey_eff = last.Ey + u * (np.abs(last.y) + np.abs(t))

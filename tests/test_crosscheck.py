@@ -210,6 +210,22 @@ def test_round_off_straddling_a_relu_kink_is_not_a_failure():
     assert any("kink" in note for note in report.notes)
 
 
+def test_a_kink_crossed_by_far_more_than_round_off_is_not_excused():
+    case = relu_case()
+    ours, reference, truth = three_runs(case)
+    g = ours[2].delta @ case[1][1].W
+
+    # A forward bug, not round-off, moved the engine's z across the kink.
+    z_ours = ours[1].pre_activation.copy()
+    z_ours[0, 0] = 0.5
+    d_ours = ours[1].delta.copy()
+    d_ours[0, 0] = g[0, 0]
+    report = judged(
+        case, with_layer(ours, 1, pre_activation=z_ours, delta=d_ours), reference, truth
+    )
+    assert report.first_divergent_delta == 1
+
+
 def test_a_shape_mismatch_fails_cleanly():
     case = deep_case()
     ours, reference, truth = three_runs(case)
