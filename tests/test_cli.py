@@ -184,3 +184,14 @@ def test_the_digits_are_scaled_and_split_the_same_way_every_time():
     np.testing.assert_array_equal(first.x_test, again.x_test)
     np.testing.assert_array_equal(sparse.labels_test, first.labels_test.argmax(-1))
     assert accuracy(first.labels_test, sparse.labels_test) == 1.0
+
+
+@needs_tf
+def test_the_default_run_trains_on_digits_then_checks_random_networks(capsys):
+    status = main(["verify", "--epochs", "1", "--random", "2", "--mode", "eager"])
+    printed = capsys.readouterr().out
+    assert status == 0, printed
+    assert "epoch 1: mean training loss" in printed
+    assert "accuracy: training" in printed
+    assert printed.count("PASS ") >= 3  # trained network + 2 random ones
+    assert "eager" in printed and "float32:" in printed and "float64:" in printed
