@@ -11,11 +11,13 @@
 
 Both return a callable for the sweep's interleaved timing, per "family":
 ``numpy``, ``numpy-1blas`` (one BLAS thread), ``tf-cpu``, ``cupy``,
-``tf-gpu``.
+``tf-gpu``, and ``tf-cpu-xla`` / ``tf-gpu-xla`` (compiled by XLA, for the
+XLA steps).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -49,7 +51,8 @@ def step_gemms(shape: Shape, dtype: str, family: str) -> Callable[[], Any]:
         return one_blas_thread(_numpy_gemms(layers))
     if family == "cupy":
         return _cupy_gemms(layers)
-    return _tf_gemms(layers, "/GPU:0" if family == "tf-gpu" else "/CPU:0")
+    device = "/GPU:0" if family.startswith("tf-gpu") else "/CPU:0"
+    return _tf_gemms(layers, device, xla=family.endswith("-xla"))
 
 
 def _numpy_gemms(layers: list[Layer]) -> Callable[[], Any]:
@@ -87,26 +90,31 @@ def _cupy_gemms(layers: list[Layer]) -> Callable[[], Any]:
     return run
 
 
-def _tf_gemms(layers: list[Layer], device: str) -> Callable[[], Any]:
+def _tf_gemms(layers: list[Layer], device: str, xla: bool) -> Callable[[], Any]:
+    """The products in one ``tf.function``, compiled by XLA for XLA's steps.
+
+    Every product is returned whole (XLA could shrink a product of which
+    only a slice were used); reading one element of the last one waits for
+    the device, which runs them in order.
+    """
     from .implementations import tensorflow
 
     tf = tensorflow()
     with tf.device(device):
         tensors = [tuple(tf.constant(a) for a in layer) for layer in layers]
 
-    @tf.function
+    @functools.partial(tf.function, jit_compile=xla)
     def products() -> Any:
-        corners = []
+        outputs = []
         for x, W, delta in tensors:
-            z = tf.matmul(x, W, transpose_b=True)
-            dW = tf.matmul(delta, x, transpose_a=True)
-            g = tf.matmul(delta, W)
-            corners += [z[0, 0], dW[0, 0], g[0, 0]]
-        return tf.add_n(corners)  # depends on every product: waits for all
+            outputs.append(tf.matmul(x, W, transpose_b=True))
+            outputs.append(tf.matmul(delta, x, transpose_a=True))
+            outputs.append(tf.matmul(delta, W))
+        return outputs
 
     def run() -> None:
         with tf.device(device):
-            products().numpy()
+            products()[-1][0, 0].numpy()
 
     return run
 

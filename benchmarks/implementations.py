@@ -191,7 +191,9 @@ def _tf_setup(problem: Problem, device: str) -> tuple[Any, list[Any], Any, Any]:
     return tf, variables, x, labels
 
 
-def _tf_built(tf: Any, device: str, call: Callable[[], Any]) -> Built:
+def _tf_built(
+    tf: Any, device: str, call: Callable[[], Any], xla: bool = False
+) -> Built:
     def step() -> Any:
         with tf.device(device):
             loss, grads = call()
@@ -202,7 +204,7 @@ def _tf_built(tf: Any, device: str, call: Callable[[], Any]) -> Built:
         return [np.asarray(g) for g in grads]
 
     family = "tf-gpu" if "GPU" in device else "tf-cpu"
-    return Built(step, to_numpy, family)
+    return Built(step, to_numpy, family + ("-xla" if xla else ""))
 
 
 def _update(variables: list[Any], grads: list[Any]) -> None:
@@ -225,7 +227,7 @@ def build_engine_tf(problem: Problem, device: str, xla: bool = False) -> Built:
         _update(variables, grads)
         return g.loss, grads
 
-    return _tf_built(tf, device, lambda: train_step(x, labels))
+    return _tf_built(tf, device, lambda: train_step(x, labels), xla)
 
 
 def _tape_step(problem: Problem, variables: list[Any]) -> Callable[[Any, Any], Any]:
@@ -259,7 +261,7 @@ def build_tape(problem: Problem, device: str, mode: str) -> Built:
         train_step = tf.function(train_step)
     elif mode == "xla":
         train_step = tf.function(train_step, jit_compile=True)
-    return _tf_built(tf, device, lambda: train_step(x, labels))
+    return _tf_built(tf, device, lambda: train_step(x, labels), mode == "xla")
 
 
 def _tf_cpu_reason() -> str | None:

@@ -25,6 +25,10 @@ EAGER_SPEEDUP_TARGET = 20.0  # engine vs eager tape, networks up to 1e5 params
 SMALL_NETWORK_PARAMS = 100_000
 GEMM_BOUND_TARGET = 1.10  # step / its matmuls alone, GEMM-bound shapes
 DEEP_NARROW_TARGET = 1.5  # the same for the 20-layer, 64-wide network
+# A step cannot really take less than 0.9 of its own matrix products: below
+# that, other jobs slowed the products-alone samples, and the check says so
+# instead of counting the target as met.
+IMPLAUSIBLE_BELOW = 0.9
 
 
 def seconds(value: float | None) -> str:
@@ -139,7 +143,7 @@ def target_checks(run: dict[str, Any]) -> list[dict[str, Any]]:
                     "value_of_fastest_samples": r.get(
                         "best_engine_step_over_matmuls_min"
                     ),
-                    "met": value <= limit,
+                    "met": value <= limit if value >= IMPLAUSIBLE_BELOW else None,
                 }
             )
     return checks
@@ -255,7 +259,13 @@ def _run_markdown(run: dict[str, Any]) -> list[str]:
 
     lines += ["", "Targets:", ""]
     for check in target_checks(run):
-        mark = "met" if check["met"] else "**not met**"
+        if check["met"] is None:
+            mark = (
+                "no verdict: below 0.9, so the products-alone samples were "
+                "slowed by other jobs"
+            )
+        else:
+            mark = "met" if check["met"] else "**not met**"
         fastest = check.get("value_of_fastest_samples")
         also = f" (fastest samples: {fastest:.3g})" if fastest else ""
         lines.append(

@@ -183,8 +183,11 @@ def run(
     )
 
     available = [i for i in impls if i.unavailable() is None]
-    one_thread = any(i.name == "engine-numpy-1blas" for i in available)
-    n_entries = len(available) + len(_ceiling_families(impls)) + one_thread
+    extra_families = sum(
+        any(i.name == name for i in available)
+        for name in ("engine-numpy-1blas", "tape-xla", "tape-xla-gpu")
+    )
+    n_entries = len(available) + len(_ceiling_families(impls)) + extra_families
     total = len(dtypes) * sum(
         (preset.big_rounds if is_big(s) else preset.rounds) * n_entries for s in shapes
     )
