@@ -241,6 +241,7 @@ KINKS: dict[str, tuple[float, ...]] = {
     "relu": (0.0,),
     "leaky_relu": (0.0,),
     "elu": (0.0,),
+    "selu": (0.0,),  # scale·alpha = 1.758 below, scale = 1.051 above
     "hard_sigmoid": (-3.0, 3.0),
 }
 

@@ -96,16 +96,25 @@ def _dtype_name(array: Any) -> str:
     return getattr(dtype, "name", str(dtype))
 
 
-def save_params(path: str | os.PathLike[str], params: Params) -> None:
-    """Save as ``.npz`` with keys ``W1, b1, W2, …``, atomically."""
+def params_as_arrays(params: Params) -> dict[str, np.ndarray]:
+    """``{"W1": W_1, "b1": b_1, "W2": …}``, the keys of every ``.npz`` here."""
     arrays = {}
     for layer, (W, b) in enumerate(params, start=1):
         arrays[f"W{layer}"] = np.asarray(W)
         arrays[f"b{layer}"] = np.asarray(b)
+    return arrays
 
+
+def write_npz(path: str | os.PathLike[str], arrays: dict[str, Any]) -> None:
+    """Write arrays as an uncompressed ``.npz``, atomically."""
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     write_atomic(path, buffer.getvalue())
+
+
+def save_params(path: str | os.PathLike[str], params: Params) -> None:
+    """Save as ``.npz`` with keys ``W1, b1, W2, …``, atomically."""
+    write_npz(path, params_as_arrays(params))
 
 
 def load_params(path: str | os.PathLike[str], spec: NetworkSpec) -> Params:

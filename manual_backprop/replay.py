@@ -18,7 +18,6 @@ property that failed; ``meta["sgd"]``, when present, holds the SGD check's
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import zipfile
@@ -29,8 +28,8 @@ import numpy as np
 
 from .engine import check_inputs, check_labels
 from .errors import SpecError
-from .params import LayerParams, Params, check_params
-from .spec import NetworkSpec, write_atomic
+from .params import LayerParams, Params, check_params, params_as_arrays, write_npz
+from .spec import NetworkSpec
 
 FORMAT = "manual-backprop-case/1"
 
@@ -73,13 +72,8 @@ def save_case(
         "x": np.asarray(x),
         "labels": np.asarray(labels),
     }
-    for layer, (W, b) in enumerate(params, start=1):
-        arrays[f"W{layer}"] = np.asarray(W)
-        arrays[f"b{layer}"] = np.asarray(b)
-
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    write_atomic(path, buffer.getvalue())
+    arrays.update(params_as_arrays(params))
+    write_npz(path, arrays)
 
 
 def load_case(path: str | os.PathLike[str]) -> Case:

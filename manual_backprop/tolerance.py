@@ -54,7 +54,7 @@ sum of ``n`` terms costs ``(n + 1)·u`` times the sum of their magnitudes
 
 Kinks: relu, leaky_relu, elu with alpha ≠ 1 and hard_sigmoid (±3)
 (``activations.kinks``), selu at 0 (``selu'(0⁻) = 1.758``, ``selu'(0⁺) =
-1.051``; added here as ``EXTRA_KINKS``), the cross-entropies' clip of probabilities to
+1.051``), the cross-entropies' clip of probabilities to
 ``[1e-7, 1 − 1e-7]`` and mean absolute error's ``sign(y − t)`` have
 derivative jumps.  Round-off may legitimately put the engine and TensorFlow
 on different sides (``z = 1e-9`` against ``z = -1e-9``).  For each pair of
@@ -282,10 +282,6 @@ def _derivative_terms(
     return 3 * ad
 
 
-# selu'(0⁻) = scale·alpha ≈ 1.758 but selu'(0⁺) = scale ≈ 1.051: a jump
-# that ``activations.kinks`` does not list (yet), so it is added here.
-EXTRA_KINKS: dict[str, tuple[float, ...]] = {"selu": (0.0,)}
-
 # Where TensorFlow picks the branch of the derivative from the output's
 # sign (EluGrad and SeluGrad test ``y < 0``), a ``y`` rounded to 0 from a
 # slightly negative ``z`` takes the other branch: the kink is also crossed
@@ -294,7 +290,7 @@ OUTPUT_SIDED = ("elu", "selu")
 
 
 def _kinks(act: Activation) -> tuple[float, ...]:
-    return tuple(activations.kinks(act)) or EXTRA_KINKS.get(act.name, ())
+    return activations.kinks(act)
 
 
 def _region_bounds(act: Activation, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
