@@ -112,7 +112,12 @@ def test_activation_lists_start_with_the_simplest() -> None:
     assert ACTIVATION_ORDER[:2] == ("linear", "relu")
 
 
-@given(cases(regions=("kinks",), hidden=("relu", "leaky_relu", "elu", "hard_sigmoid")))
+@given(
+    cases(
+        regions=("kinks",),
+        hidden=("relu", "leaky_relu", "elu", "selu", "hard_sigmoid"),
+    )
+)
 def test_kink_region_puts_pre_activations_exactly_on_the_kink(case: Case) -> None:
     assume(case.exact_units)
     grads = engine.backward(case.spec, case.params, case.x, case.labels)

@@ -270,6 +270,14 @@ MUTATION_LIST: tuple[Mutation, ...] = (
         focus={"hidden": ("selu",), "min_depth": 2},
     ),
     _m(
+        "selu_derivative_at_zero_from_below",
+        "selu'(0) = scale·alpha, the negative branch (TensorFlow: scale)",
+        "activations",
+        "xp.where(y < 0, y + SELU_SCALE",
+        "xp.where(y <= 0, y + SELU_SCALE",
+        focus={"hidden": ("selu",), "min_depth": 2, "regions": ("kinks",)},
+    ),
+    _m(
         "gelu_derivative_cdf_only",
         "gelu' = Φ(z), missing the z·φ(z) term",
         "activations",

@@ -219,7 +219,7 @@ def signature(spec: NetworkSpec, grads: Gradients, labels: Any) -> np.ndarray:
     """Per example, which side of every kink each unit is on: ``(B, k)``.
 
     Columns: ``sign(z − k)`` for each kink ``k`` of each layer's activation
-    (relu, leaky_relu and elu at 0, hard_sigmoid at ±3); for the loss,
+    (relu, leaky_relu, elu and selu at 0, hard_sigmoid at ±3); for the loss,
     ``sign(y − t)`` (mean absolute error), ``sign(|y − t| − delta)``
     (Huber) or the clip's sides, ``sign(p − 1e-7)`` and
     ``sign(p − (1 − 1e-7))`` (cross-entropies on probabilities).

@@ -98,6 +98,7 @@ KINK_VALUES = {
     "relu": (0.0,),
     "leaky_relu": (0.0,),
     "elu": (0.0,),
+    "selu": (0.0,),
     "hard_sigmoid": (-3.0, 3.0),
 }
 
@@ -342,7 +343,7 @@ def parameters_and_inputs(
       (a zero bias would hide a bias gradient summed the wrong way in ``z``
       alone), standard-normal inputs.
     * ``kinks``: as plain, and in every layer whose activation has a kink
-      (relu, leaky_relu, elu, hard_sigmoid) some units get a zero row of
+      (relu, leaky_relu, elu, selu, hard_sigmoid) some units get a zero row of
       ``W_l`` and a bias exactly at the kink (0, or ±3 for hard_sigmoid),
       so ``z`` is exactly the kink for the whole batch in any summation
       order, in the engine and in TensorFlow alike.
