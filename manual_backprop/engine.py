@@ -235,7 +235,7 @@ def _backward(
     delta = output_delta(spec, fwd, labels, bk)
     layers: list[LayerGradients] = []
     for layer in range(spec.depth, 0, -1):
-        W = params[layer - 1].W
+        W, _ = params[layer - 1]
         x_l = fwd.layer_input(layer)
 
         weight_grad = xp.matmul(xp.transpose(delta), x_l)

@@ -49,7 +49,7 @@ def _inside(xp: Any, p: Any, lo: Any, hi: Any) -> Any:
 
 def one_hot(xp: Any, labels: Any, n_classes: int, like: Any) -> Any:
     """Integer labels ``(B,)`` as one-hot rows ``(B, n_classes)``."""
-    classes = xp.arange(n_classes)
+    classes = xp.arange(n_classes, dtype=labels.dtype)
     return xp.asarray(labels[:, None] == classes[None, :], dtype=like.dtype)
 
 
