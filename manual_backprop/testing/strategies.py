@@ -38,6 +38,7 @@ from ..spec import (
     DEFAULT_ELU_ALPHA,
     DEFAULT_NEGATIVE_SLOPE,
     DTYPES,
+    LOSSES,
     Activation,
     NetworkSpec,
 )
@@ -61,14 +62,9 @@ ACTIVATION_ORDER = (
     "softmax",
 )
 
-LOSS_ORDER = (
-    "mean_squared_error",
-    "mean_absolute_error",
-    "huber",
-    "binary_crossentropy",
-    "categorical_crossentropy",
-    "sparse_categorical_crossentropy",
-)
+# spec.LOSSES is already simplest first: the regressions, then the
+# cross-entropies.
+LOSS_ORDER = LOSSES
 
 # A few values each, so that a reference traced per activation parameter
 # traces a handful of times, not once per example.  The defaults come first.
