@@ -98,8 +98,13 @@ def _run_shard(
         )
 
     seen: dict[str, set[str]] = {d: set() for d in dtypes}
+    parent = os.getppid()
 
     def check(dtype: str, case: Any, sgd: Any) -> None:
+        if os.getppid() != parent:
+            # The sweep that started this worker was killed: a pool worker
+            # is not told, and would run on for its whole quota.
+            raise SystemExit("the sweep was stopped")
         result = results[dtype]
         key = case_key(case, "")
         if result.cases >= n_cases or key in seen[dtype]:
