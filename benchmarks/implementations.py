@@ -68,9 +68,14 @@ class Implementation:
 
 @functools.cache
 def tensorflow() -> Any:
+    # TensorFlow's start-up chatter is silenced only if tf_reference is the
+    # first to import it.
+    from tf_reference._quiet import quiet_tensorflow
+
+    quiet_tensorflow()
     import tensorflow as tf
 
-    import tf_reference.engine_backend  # noqa: F401  (quiets TensorFlow's logs)
+    import tf_reference.engine_backend  # noqa: F401  (the engine's TF backend)
 
     return tf
 
