@@ -150,10 +150,10 @@ def test_spec_strategy_covers_depth_one_to_eight(spec) -> None:
 def test_the_framework_free_sweep_reports_no_failure_on_a_few_cases(
     tmp_path, capsys
 ) -> None:
-    from manual_backprop.testing import sweep
+    from manual_backprop.testing.cli import sweep_main
 
     out = tmp_path / "sweep.json"
-    status = sweep.main(
+    status = sweep_main(
         ["--cases", "5", "--properties", "framework-free", "--json", str(out)]
     )
     printed = capsys.readouterr().out

@@ -585,9 +585,9 @@ def check_catalogue() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m manual_backprop.testing.mutations [--check | --report F]``."""
-    from .detection import main as detection_main
+    from .cli import mutations_main
 
-    return detection_main(argv)
+    return mutations_main(argv)
 
 
 if __name__ == "__main__":

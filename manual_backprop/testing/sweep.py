@@ -29,11 +29,8 @@ going or one that was stopped.
 
 from __future__ import annotations
 
-import argparse
 import json
-import multiprocessing
 import os
-import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -268,84 +265,7 @@ def format_summary(by_dtype: dict[str, Any], command: str, what: str = "") -> st
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m manual_backprop.testing.sweep",
-        description="Random cases through the cross-check; failures must be 0.",
-    )
-    parser.add_argument("--cases", type=int, default=1000, help="per dtype")
-    parser.add_argument(
-        "--dtype",
-        action="append",
-        choices=("float32", "float64"),
-        help="repeat for several (default: both)",
-    )
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", help="write the full results here")
-    parser.add_argument("--replay-dir", default=None)
-    parser.add_argument(
-        "--checkpoint-dir",
-        help="write each worker's figures here every 100 examples",
-    )
-    parser.add_argument(
-        "--summarize",
-        metavar="DIR",
-        help="print the figures of the checkpoints in DIR (a run in progress "
-        "or one that was stopped) instead of running",
-    )
-    parser.add_argument(
-        "--properties",
-        choices=("tensorflow", "framework-free", "all"),
-        default="tensorflow",
-        help="the cross-check against TensorFlow (default), the numpy-only "
-        "identities of manual_backprop.testing.properties, or both",
-    )
-    args = parser.parse_args(argv)
-    dtypes = args.dtype or ["float32", "float64"]
-
-    start = time.perf_counter()
-    if args.summarize:
-        shards = _read_checkpoints(args.summarize)
-    else:
-        per = [args.cases // args.workers] * args.workers
-        for i in range(args.cases % args.workers):
-            per[i] += 1
-        jobs = [
-            (
-                tuple(dtypes),
-                n,
-                args.seed * 1000 + w,
-                args.replay_dir,
-                args.properties,
-                args.checkpoint_dir,
-            )
-            for w, n in enumerate(per)
-            if n
-        ]
-        if args.checkpoint_dir:
-            os.makedirs(args.checkpoint_dir, exist_ok=True)
-        if args.workers > 1:
-            context = multiprocessing.get_context("spawn")
-            with context.Pool(args.workers) as pool:
-                shards = [s for part in pool.map(_run_shard, jobs) for s in part]
-        else:
-            shards = [s for job in jobs for s in _run_shard(job)]
-    wall = time.perf_counter() - start
-
-    by_dtype = _merge(shards)
-    command = "python -m manual_backprop.testing.sweep " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
-    print(format_summary(by_dtype, command, args.properties))
-    print(f"\nwall time {wall:.0f} s")
-    if args.json:
-        from ..spec import write_atomic
-
-        payload = {"command": command, "wall_seconds": wall, "results": by_dtype}
-        write_atomic(args.json, json.dumps(payload, indent=2).encode())
-    return 1 if any(r["failures"] for r in by_dtype.values()) else 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from .cli import sweep_main
+
+    raise SystemExit(sweep_main())
