@@ -68,8 +68,23 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str], prog: str = "manual-backprop bench") -> int:
     """Run the sweep; ``prog`` is how the command is quoted in the results."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+    # Bad choices fail now, not after minutes of timing.
+    preset = PRESETS[args.preset]
+    known = sorted({shape.name for shape in preset.shapes})
+    unknown = sorted(set(args.shape or ()) - set(known))
+    if unknown:
+        parser.error(
+            f"--shape {', '.join(unknown)}: not in the {args.preset} preset "
+            f"(its shapes: {', '.join(known)})"
+        )
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        parser.error(f"--out {args.out}: cannot create that folder ({err.strerror})")
 
     from tqdm import tqdm
 
@@ -85,7 +100,6 @@ def main(argv: list[str], prog: str = "manual-backprop bench") -> int:
         )
 
     command = f"{prog} {shlex.join(argv)}" if argv else prog
-    preset = PRESETS[args.preset]
     if args.ceiling_n is not None:
         preset = dataclasses.replace(preset, ceiling_n=args.ceiling_n)
     results = suite.run(

@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--params", type=Path, help="parameters (.npz: W1, b1, …); needs --spec"
     )
-    verify.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    verify.add_argument(
+        "--seed", type=_seed, default=0, help="seed, 0 or more (default 0)"
+    )
     verify.add_argument(
         "--dtype", choices=DTYPES, help="override the description's dtype"
     )
@@ -141,6 +143,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(err).split())
         print(f"manual-backprop: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except MemoryError as err:
+        print(
+            "manual-backprop: error: out of memory building the network "
+            f"({err}); use narrower layers or a smaller batch.",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more; received {value}")
+    return value
 
 
 def _bench(argv: list[str]) -> int:
@@ -169,6 +185,15 @@ def _verify(args: argparse.Namespace) -> int:
         raise SpecError("--random and --epochs must be 0 or more.")
     if args.max_depth < 1 or args.max_width < 1:
         raise SpecError("--max-depth and --max-width must be 1 or more.")
+    if args.json not in (None, "-"):
+        target = Path(args.json)
+        if target.is_dir():
+            raise SpecError(f"--json {args.json}: that is a directory; name a file.")
+        if not target.parent.is_dir():
+            raise SpecError(
+                f"--json {args.json}: the folder {str(target.parent)!r} does not "
+                "exist; create it first."
+            )
 
     console = _console(to_stderr=args.json == "-")
     _quiet_tensorflow()  # TensorFlow itself loads at the first cross-check

@@ -88,6 +88,23 @@ def float64_case(
     return spec64, params64, np.asarray(x, np.float64), labels
 
 
+def check_finite(params: Params, x: Any, labels: Any) -> None:
+    """Refuse NaN or infinite inputs: NaN compares equal to nothing, and a
+    cross-check of it would prove nothing."""
+    named = [("x", x), ("labels", labels)]
+    for layer, (W, b) in enumerate(params, start=1):
+        named += [(f"layer {layer} W", W), (f"layer {layer} b", b)]
+    for name, array in named:
+        values = np.asarray(array)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            bad = int(np.size(values) - np.isfinite(values).sum())
+            raise ManualBackpropError(
+                f"{name} holds {bad} NaN or infinite value(s) of "
+                f"{np.size(values)}; a cross-check needs finite numbers. "
+                "Fix or drop them."
+            )
+
+
 def _reference() -> Any:
     import tf_reference
 
@@ -125,6 +142,7 @@ def cross_check(
     params = check_params(spec, params)
     check_inputs(spec, x)
     check_labels(spec, labels, batch=np.shape(x)[0])
+    check_finite(params, x, labels)
     if mode not in MODES:
         raise ManualBackpropError(
             f"mode must be 'function' or 'eager'; received {mode!r}."

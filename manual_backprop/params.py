@@ -117,13 +117,36 @@ def save_params(path: str | os.PathLike[str], params: Params) -> None:
     write_npz(path, params_as_arrays(params))
 
 
-def load_params(path: str | os.PathLike[str], spec: NetworkSpec) -> Params:
-    """Load an ``.npz`` written by :func:`save_params` (no pickle) and check it."""
+def read_npz(path: str | os.PathLike[str], what: str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, never unpickling anything.
+
+    ``what`` names the file in errors ("parameters file", "case file").
+    """
+    name = str(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise SpecError(f"cannot read parameters from {str(path)!r}: {err}") from err
+            if not hasattr(data, "files"):
+                raise SpecError(
+                    f"{what} {name!r} is a single .npy array, not an .npz archive."
+                )
+            return {key: data[key] for key in data.files}
+    except FileNotFoundError as err:
+        raise SpecError(f"{what} {name!r} does not exist.") from err
+    except (ValueError, zipfile.BadZipFile) as err:
+        # numpy answers "contains pickled (object) data" for any file that is
+        # neither a zip nor an .npy; unpickling is never the fix here.
+        raise SpecError(
+            f"{what} {name!r} is not an .npz archive of plain arrays (as "
+            "np.savez writes); it cannot be read without unpickling, which "
+            "is never done here."
+        ) from err
+    except OSError as err:
+        raise SpecError(f"cannot read {what} {name!r}: {err.strerror}.") from err
+
+
+def load_params(path: str | os.PathLike[str], spec: NetworkSpec) -> Params:
+    """Load an ``.npz`` written by :func:`save_params` (no pickle) and check it."""
+    arrays = read_npz(path, "parameters file")
 
     expected = [f"{k}{layer}" for layer in range(1, spec.depth + 1) for k in "Wb"]
     missing = [key for key in expected if key not in arrays]

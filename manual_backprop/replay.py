@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +27,14 @@ import numpy as np
 
 from .engine import check_inputs, check_labels
 from .errors import SpecError
-from .params import LayerParams, Params, check_params, params_as_arrays, write_npz
+from .params import (
+    LayerParams,
+    Params,
+    check_params,
+    params_as_arrays,
+    read_npz,
+    write_npz,
+)
 from .spec import NetworkSpec
 
 FORMAT = "manual-backprop-case/1"
@@ -79,16 +85,7 @@ def save_case(
 def load_case(path: str | os.PathLike[str]) -> Case:
     """Read and check a case file written by :func:`save_case`."""
     name = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except FileNotFoundError as err:
-        raise SpecError(f"case file {name!r} does not exist.") from err
-    except (OSError, ValueError, zipfile.BadZipFile) as err:
-        raise SpecError(
-            f"cannot read case file {name!r}: {err}. A case file is the .npz "
-            "that save_case (or a failing property test) wrote."
-        ) from err
+    arrays = read_npz(path, "case file")
 
     missing = [
         k for k in ("spec", "meta", "x", "labels", "W1", "b1") if k not in arrays

@@ -223,6 +223,16 @@ class NetworkSpec:
                 "logits form. Drop from_logits."
             )
 
+        last = activations[-1].name
+        if self.from_logits and last in ("sigmoid", "softmax"):
+            raise SpecError(
+                f"from_logits=True after a {last} output layer is ambiguous: "
+                f"Keras would not read the {last}'s output as logits but the "
+                "logits the activation cached (with a warning), so eager and "
+                "traced runs may differ. Drop from_logits (Keras then fuses "
+                f"the {last} into the loss) or make the last layer linear."
+            )
+
         object.__setattr__(self, "fused", self._resolve_fused())
 
         delta = self.huber_delta
@@ -230,6 +240,11 @@ class NetworkSpec:
             raise SpecError(f"huber_delta must be a number; received {delta!r}.")
         if not delta > 0:
             raise SpecError(f"huber_delta must be positive; received {delta}.")
+        if loss != "huber" and float(delta) != DEFAULT_HUBER_DELTA:
+            raise SpecError(
+                f"huber_delta is a parameter of the huber loss only; the loss "
+                f"is {loss}. Drop huber_delta or use loss 'huber'."
+            )
         object.__setattr__(self, "huber_delta", float(delta))
 
     def _resolve_fused(self) -> bool:

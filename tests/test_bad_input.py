@@ -194,7 +194,7 @@ def test_bad_descriptions_are_refused_with_a_message_that_names_them(text, words
 def test_a_file_that_is_not_a_case_is_refused(tmp_path):
     path = tmp_path / "case.npz"
     path.write_text("not a zip file")
-    with pytest.raises(SpecError, match="cannot read case file"):
+    with pytest.raises(SpecError, match="case file .* is not an .npz archive"):
         load_case(path)
 
 
@@ -219,3 +219,43 @@ def test_a_case_whose_arrays_do_not_fit_its_description_is_refused(tmp_path):
 def test_an_unknown_execution_mode_is_refused():
     with pytest.raises(ManualBackpropError, match="'graph'"):
         cross_check(*good(), mode="graph")
+
+
+@pytest.mark.parametrize(
+    "description, message",
+    [
+        (
+            {
+                "widths": [2, 2],
+                "activations": ["sigmoid"],
+                "loss": "binary_crossentropy",
+                "from_logits": True,
+            },
+            "from_logits=True after a sigmoid output layer is ambiguous",
+        ),
+        (
+            {
+                "widths": [2, 2],
+                "activations": ["relu"],
+                "loss": "mse",
+                "huber_delta": 2,
+            },
+            "huber_delta is a parameter of the huber loss only",
+        ),
+    ],
+)
+def test_contradictory_descriptions_are_refused(description, message):
+    with pytest.raises(SpecError, match=message):
+        NetworkSpec.from_dict(description)
+
+
+def test_a_cross_check_of_nan_parameters_is_refused():
+    # Refused before TensorFlow is asked for anything.
+    spec = NetworkSpec((3, 2), ("relu",), "mse")
+    W = np.full((2, 3), np.nan, dtype="float32")
+    params = ((W, np.zeros(2, "float32")),)
+    x = np.ones((4, 3), "float32")
+    labels = np.zeros((4, 2), "float32")
+
+    with pytest.raises(ManualBackpropError, match="layer 1 W holds 6 NaN"):
+        cross_check(spec, params, x, labels)

@@ -40,7 +40,8 @@ def loss_on_output(spec: NetworkSpec, labels: Any, z: Any, y: Any) -> Any:
 
     * fused: the logits form of the loss on ``z_n`` — what Keras does when
       its sigmoid or softmax output carries cached logits;
-    * logits: the logits form on ``y_n`` (``from_logits=True``);
+    * logits: the logits form on ``y_n`` (``from_logits=True``), also
+      through ``tf.identity``;
     * probabilities: the loss on ``y_n`` through ``tf.identity``, which
       drops the cached logits so that Keras cannot fuse behind our back.
     """
@@ -49,5 +50,5 @@ def loss_on_output(spec: NetworkSpec, labels: Any, z: Any, y: Any) -> Any:
     if spec.loss_path == "fused":
         return keras_loss(spec, from_logits=True)(labels, z)
     if spec.loss_path == "logits":
-        return keras_loss(spec, from_logits=True)(labels, y)
+        return keras_loss(spec, from_logits=True)(labels, tf.identity(y))
     return keras_loss(spec, from_logits=False)(labels, tf.identity(y))

@@ -605,9 +605,13 @@ def scaling_outputs_and_targets_scales_loss_and_gradients(
             return
         p = _HOMOGENEITY[spec.loss]
         W_n, b_n = cs.params[-1]
+        # Huber's delta is a length in output units: it scales with them.
+        scaled_spec = spec
+        if spec.loss == "huber":
+            scaled_spec = replace(spec, huber_delta=spec.huber_delta * c)
         scaled = replace(
             cs,
-            spec=replace(spec, huber_delta=spec.huber_delta * c),
+            spec=scaled_spec,
             params=(*cs.params[:-1], LayerParams(W_n * c, b_n * c)),
             labels=cs.labels * c,
         )

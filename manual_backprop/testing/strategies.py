@@ -191,8 +191,12 @@ def widths(max_width: int = 64) -> st.SearchStrategy[int]:
 
 def _output_choices(loss: str, path: str) -> tuple[str, ...]:
     """Which last activations a loss path accepts (plainest first)."""
-    if path in ("plain", "logits"):
+    if path == "plain":
         return tuple(a for a in ACTIVATION_ORDER if a != "softmax")
+    if path == "logits":
+        # After sigmoid or softmax, Keras reads the cached logits instead:
+        # NetworkSpec refuses that description as ambiguous.
+        return tuple(a for a in ACTIVATION_ORDER if a not in ("softmax", "sigmoid"))
     if path == "fused":
         return ("sigmoid",) if loss == "binary_crossentropy" else ("softmax",)
     if loss == "binary_crossentropy":
@@ -217,7 +221,7 @@ def network_specs(
 
     Every loss can be drawn with every path it has: a regression loss has
     the plain one; a cross-entropy has ``from_logits=True`` (any last
-    activation but softmax, the logits read raw), the fused path (sigmoid
+    activation but softmax and sigmoid, the logits read raw), the fused path (sigmoid
     for binary, softmax for categorical; ``fused=True``) and the literal
     clipped-probability path (``fused=False``).
 
