@@ -688,8 +688,8 @@ def central_differences(
 
     For each ``W_l``, ``b_l`` and ``x``, along one random direction ``v``
     (unit largest element): ``D(h) = (L(θ + hv) − L(θ − hv)) / 2h`` against
-    ``⟨∂L/∂θ, v⟩``, with ``h = 2⁻²⁰ · max(1, max|θ|)``.  The tolerance is
-    ``10 · (|D(2h) − D(h)| + 1e-13·(1 + |L|)/h) + 1e-7 · Σ|gᵢvᵢ|``: the
+    ``⟨∂L/∂θ, v⟩``, with ``h = 2⁻²⁰ · max(1, max|θ|)``.  The tolerance
+    is ``10 · (|D(2h) − D(h)| + 1e-13·(1 + |L|)/h) + 1e-7 · Σ|gᵢvᵢ|``: the
     first term is Richardson's estimate of ``D(h)``'s truncation error (3×
     it), the second its round-off, the third the directional derivative's
     own summation.  A comparison whose five points ``θ + {−2,−1,0,1,2}·hv``
