@@ -32,7 +32,7 @@ import numpy as np
 from . import activations, losses
 from .backend import Backend, backend_of, get_backend
 from .errors import DTypeError, LabelError, ShapeError
-from .params import Params, check_params
+from .params import LayerParams, Params, check_params
 from .spec import NetworkSpec
 
 
@@ -105,8 +105,6 @@ class Gradients:
         return tuple(g.bias_grad for g in self.layers)
 
     def param_grads(self) -> Params:
-        from .params import LayerParams
-
         return tuple(LayerParams(g.weight_grad, g.bias_grad) for g in self.layers)
 
 
