@@ -3,11 +3,12 @@
 * ``square_gemm``: ``C = A B`` with ``n × n`` operands, ``2 n³`` FLOPs per
   call.  Its best rate over the libraries is the ceiling that achieved
   FLOP/s are compared with.
-* ``step_gemms``: exactly the matrix products of one engine step on a
-  shape, three per layer in the engine's layout (``x Wᵀ``, ``δᵀ x``,
-  ``δ W``), on fresh random operands of the same shapes and dtype, written
-  into preallocated outputs where the library allows.  A step can hardly
-  be faster than these; ``step / step_gemms`` is how much it adds.
+* ``step_gemms``: exactly the matrix products of one training step on a
+  shape, in the engine's layout: ``x Wᵀ``, ``δᵀ x`` and ``δ W`` per layer,
+  less layer 1's ``δ W`` (``∂L/∂x``, which no timed step forms), on fresh
+  random operands of the same shapes and dtype, written into preallocated
+  outputs where the library allows.  A step can hardly be faster than
+  these; ``step / step_gemms`` is how much it adds.
 
 Both return a callable for the sweep's interleaved timing, per "family":
 ``numpy``, ``numpy-1blas`` (one BLAS thread), ``tf-cpu``, ``cupy``,
@@ -41,6 +42,11 @@ def _operands(shape: Shape, dtype: str, seed: int = 1) -> list[Layer]:
     return layers
 
 
+def _firsts(layers: list[Any]) -> list[tuple[bool, Any]]:
+    """Each layer with whether it is layer 1 (whose ``δ W`` is skipped)."""
+    return [(i == 0, layer) for i, layer in enumerate(layers)]
+
+
 def step_gemms(shape: Shape, dtype: str, family: str) -> Callable[[], Any]:
     layers = _operands(shape, dtype)
     if family == "numpy":
@@ -57,15 +63,16 @@ def step_gemms(shape: Shape, dtype: str, family: str) -> Callable[[], Any]:
 
 def _numpy_gemms(layers: list[Layer]) -> Callable[[], Any]:
     outs = [
-        (np.empty_like(delta), np.empty_like(W), np.empty_like(x))
-        for x, W, delta in layers
+        (np.empty_like(delta), np.empty_like(W), None if first else np.empty_like(x))
+        for first, (x, W, delta) in _firsts(layers)
     ]
 
     def run() -> None:
         for (x, W, delta), (z, dW, g) in zip(layers, outs, strict=True):
             np.matmul(x, W.T, out=z)
             np.matmul(delta.T, x, out=dW)
-            np.matmul(delta, W, out=g)
+            if g is not None:
+                np.matmul(delta, W, out=g)
 
     return run
 
@@ -75,8 +82,12 @@ def _cupy_gemms(layers: list[Layer]) -> Callable[[], Any]:
 
     device_layers = [tuple(cupy.asarray(a) for a in layer) for layer in layers]
     outs = [
-        (cupy.empty_like(delta), cupy.empty_like(W), cupy.empty_like(x))
-        for x, W, delta in device_layers
+        (
+            cupy.empty_like(delta),
+            cupy.empty_like(W),
+            None if first else cupy.empty_like(x),
+        )
+        for first, (x, W, delta) in _firsts(device_layers)
     ]
     sync = cupy.cuda.get_current_stream().synchronize
 
@@ -84,7 +95,8 @@ def _cupy_gemms(layers: list[Layer]) -> Callable[[], Any]:
         for (x, W, delta), (z, dW, g) in zip(device_layers, outs, strict=True):
             cupy.matmul(x, W.T, out=z)
             cupy.matmul(delta.T, x, out=dW)
-            cupy.matmul(delta, W, out=g)
+            if g is not None:
+                cupy.matmul(delta, W, out=g)
         sync()
 
     return run
@@ -106,10 +118,11 @@ def _tf_gemms(layers: list[Layer], device: str, xla: bool) -> Callable[[], Any]:
     @functools.partial(tf.function, jit_compile=xla)
     def products() -> Any:
         outputs = []
-        for x, W, delta in tensors:
+        for first, (x, W, delta) in _firsts(tensors):
             outputs.append(tf.matmul(x, W, transpose_b=True))
             outputs.append(tf.matmul(delta, x, transpose_a=True))
-            outputs.append(tf.matmul(delta, W))
+            if not first:
+                outputs.append(tf.matmul(delta, W))
         return outputs
 
     def run() -> None:

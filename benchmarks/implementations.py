@@ -12,6 +12,10 @@ implementation cannot win.
   then ``manual_backprop.optimizers.SGD``.
 * ``engine-numpy-1blas``: the same with OpenBLAS limited to one thread
   during the step (``threadpoolctl``), immune to other jobs on the cores.
+* ``numpy-hand-fused``: not the engine, but the same step hand-fused for
+  these networks in numpy, with preallocated buffers and in-place
+  operations (``benchmarks.fused``): the floor for a numpy program, against
+  which the engine's own overhead and numpy's are told apart.
 * ``engine-tf-function``: the same engine code on TensorFlow tensors
   (``tf_reference.engine_backend``), traced inside ``tf.function``; no tape.
   ``engine-tf-xla``: the same, compiled by XLA (``jit_compile=True``), which
@@ -23,7 +27,10 @@ implementation cannot win.
   is visible; elsewhere they are listed with the reason "no GPU visible".
 
 The engine runs with ``check=False`` in the timed step: the inputs are
-checked once when the problem is built, as a training loop would do.
+checked once when the problem is built, as a training loop would do.  It
+also runs with ``input_grad=False``: like the tape, which is not asked for
+``∂L/∂x``, it skips layer 1's ``δ¹ W_1``, so every implementation does the
+same matrix products.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from manual_backprop.engine import backward
 from manual_backprop.optimizers import SGD
 from manual_backprop.params import LayerParams
 
+from .fused import FusedStep
 from .shapes import Problem
 
 LEARNING_RATE = float(np.float32(0.01))
@@ -124,7 +132,9 @@ def _build_engine_array(problem: Problem, xp: Any, sync: Callable[[], None]) -> 
     optimizer = SGD(LEARNING_RATE)
 
     def step() -> Any:
-        grads = backward(spec, params[0], x, labels, check=False).param_grads()
+        grads = backward(
+            spec, params[0], x, labels, check=False, input_grad=False
+        ).param_grads()
         params[0] = optimizer.step(params[0], grads)
         sync()
         return grads
@@ -177,6 +187,19 @@ def build_engine_numpy_one_thread(problem: Problem) -> Built:
     return Built(one_blas_thread(built.step), built.to_numpy, "numpy-1blas")
 
 
+def build_numpy_hand_fused(problem: Problem) -> Built:
+    step = FusedStep(problem, LEARNING_RATE)
+
+    def run() -> Any:
+        _, grads = step()
+        return grads
+
+    def to_numpy(grads: Any) -> list[np.ndarray]:
+        return [g.copy() for g in grads]  # the buffers are reused
+
+    return Built(run, to_numpy, "numpy")
+
+
 def build_engine_cupy(problem: Problem) -> Built:
     import cupy
 
@@ -227,7 +250,9 @@ def build_engine_tf(problem: Problem, device: str, xla: bool = False) -> Built:
         params = tuple(
             LayerParams(values[i], values[i + 1]) for i in range(0, len(values), 2)
         )
-        g = backward(spec, params, x, labels, backend="tensorflow", check=False)
+        g = backward(
+            spec, params, x, labels, backend="tensorflow", check=False, input_grad=False
+        )
         grads = _flat(g.param_grads())
         _update(variables, grads)
         return g.loss, grads
@@ -290,6 +315,13 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
         "the engine on numpy arrays, BLAS limited to one thread",
         "cpu",
         build_engine_numpy_one_thread,
+        _always,
+    ),
+    Implementation(
+        "numpy-hand-fused",
+        "not the engine: the step hand-fused in numpy, in place (the floor)",
+        "cpu",
+        build_numpy_hand_fused,
         _always,
     ),
     Implementation(

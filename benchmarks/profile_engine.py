@@ -42,10 +42,15 @@ def _time(fn: Callable[[], Any], repeats: int, inner: int) -> float:
     return statistics.median(samples)
 
 
+def train_grads(spec: Any, params: Any, x: Any, labels: Any) -> Any:
+    """``backward`` as a training step calls it (no ``∂L/∂x``)."""
+    return engine.backward(spec, params, x, labels, check=False, input_grad=False)
+
+
 def main(argv: list[str]) -> int:
-    shapes = {s.name: s for p in PRESETS.values() for s in p.shapes}
+    shapes = {f"{s.name}-B{s.batch}": s for p in PRESETS.values() for s in p.shapes}
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_engine")
-    parser.add_argument("--shape", choices=sorted(shapes), default="deep-narrow")
+    parser.add_argument("--shape", choices=sorted(shapes), default="deep-narrow-B64")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
@@ -53,7 +58,7 @@ def main(argv: list[str]) -> int:
     problem = build_problem(shapes[args.shape], args.dtype)
     spec, params, x, labels = problem.spec, problem.params, problem.x, problem.labels
     fwd = engine._forward(spec, params, x, NUMPY)
-    grads = engine.backward(spec, params, x, labels, check=False)
+    grads = train_grads(spec, params, x, labels)
     sgd = SGD(LEARNING_RATE)
 
     stages: dict[str, Callable[[], Any]] = {
@@ -62,8 +67,8 @@ def main(argv: list[str]) -> int:
         ),
         "loss value": lambda: engine.loss_value(spec, fwd, labels, NUMPY),
         "output delta δⁿ": lambda: engine.output_delta(spec, fwd, labels, NUMPY),
-        "whole backward() (forward included)": lambda: engine.backward(
-            spec, params, x, labels, check=False
+        "whole backward() (forward included)": lambda: train_grads(
+            spec, params, x, labels
         ),
         "SGD update": lambda: sgd.step(params, grads.param_grads()),
         "matrix products alone": step_gemms(problem.shape, args.dtype, "numpy"),
@@ -84,16 +89,14 @@ def main(argv: list[str]) -> int:
 
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(inner):
-        params = sgd.step(
-            params, engine.backward(spec, params, x, labels, check=False).param_grads()
-        )
+        params = sgd.step(params, train_grads(spec, params, x, labels).param_grads())
     per_step = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / inner
     print(f"  minor page faults per training step: {per_step:.1f}")
 
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(inner):
-        engine.backward(spec, params, x, labels, check=False)
+        train_grads(spec, params, x, labels)
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)

@@ -19,6 +19,7 @@ ENGINES = (
     "engine-tf-xla",
 )
 GPU_ENGINES = ("engine-cupy", "engine-tf-function-gpu")
+HAND_FUSED = "numpy-hand-fused"  # not the engine: numpy's own floor
 
 # The targets, as numbers.
 EAGER_SPEEDUP_TARGET = 20.0  # engine vs eager tape, networks up to 1e5 params
@@ -86,6 +87,13 @@ def ratios(row: dict[str, Any]) -> dict[str, Any]:
         )
     numpy_entry = row["implementations"].get("engine-numpy", {})
     out["engine_numpy_step_over_matmuls"] = numpy_entry.get("step_over_matmuls")
+    fused = row["implementations"].get(HAND_FUSED, {})
+    out["hand_fused_step_over_matmuls"] = fused.get("step_over_matmuls")
+    out["engine_numpy_over_hand_fused"] = (
+        numpy_entry["median_s"] / fused["median_s"]
+        if numpy_entry.get("median_s") and fused.get("median_s")
+        else None
+    )
     out["eager_tape_over_engine_numpy"] = (
         eager / numpy_entry["median_s"]
         if eager and numpy_entry.get("median_s")
@@ -143,6 +151,7 @@ def target_checks(run: dict[str, Any]) -> list[dict[str, Any]]:
                     "value_of_fastest_samples": r.get(
                         "best_engine_step_over_matmuls_min"
                     ),
+                    "hand_fused_numpy": r.get("hand_fused_step_over_matmuls"),
                     "met": value <= limit if value >= IMPLAUSIBLE_BELOW else None,
                 }
             )
@@ -213,12 +222,16 @@ def _run_markdown(run: dict[str, Any]) -> list[str]:
         "same step's matrix products timed alone with the same library. "
         "Ratios of medians; in brackets, the same ratio of the fastest "
         "samples, which a busy machine disturbs less. The best engine is the "
-        "engine backend with the lowest median.",
+        "engine backend with the lowest median. *hand-fused* is "
+        f"{HAND_FUSED}, the same step written for numpy with preallocated "
+        "buffers and in-place operations: not the engine, but the floor for "
+        "a numpy program (`benchmarks/fused.py`).",
         "",
         "| shape | best engine | speed-up vs eager tape | best engine vs "
         "tape-function | best engine ÷ matmuls | engine-numpy ÷ matmuls | "
+        "hand-fused ÷ matmuls | engine-numpy ÷ hand-fused | "
         "% of ceiling: " + " / ".join(names) + " |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in run["shapes"]:
         r = ratios(row)
@@ -235,7 +248,9 @@ def _run_markdown(run: dict[str, Any]) -> list[str]:
             f"({_x(r.get('best_engine_over_tape_function_min'))}) | "
             f"{_x(r.get('best_engine_step_over_matmuls'))} "
             f"({_x(r.get('best_engine_step_over_matmuls_min'))}) | "
-            f"{_x(r.get('engine_numpy_step_over_matmuls'))} | {fractions} |"
+            f"{_x(r.get('engine_numpy_step_over_matmuls'))} | "
+            f"{_x(r.get('hand_fused_step_over_matmuls'))} | "
+            f"{_x(r.get('engine_numpy_over_hand_fused'))} | {fractions} |"
         )
 
     lines += [
@@ -268,6 +283,9 @@ def _run_markdown(run: dict[str, Any]) -> list[str]:
             mark = "met" if check["met"] else "**not met**"
         fastest = check.get("value_of_fastest_samples")
         also = f" (fastest samples: {fastest:.3g})" if fastest else ""
+        floor = check.get("hand_fused_numpy")
+        if floor:
+            also += f"; hand-fused numpy: {floor:.3g}"
         lines.append(
             f"- {check['target']}, {check['shape']}: {check['value']:.3g}{also}"
             f" — {mark}"

@@ -40,14 +40,17 @@ class Shape:
 
     @property
     def gemm_flops(self) -> int:
-        """FLOPs of one step's matrix products: three per layer, 2·B·n·m each.
+        """FLOPs of one training step's matrix products, 2·B·n·m each.
 
-        Forward ``x W^T``, backward ``δ^T x`` and ``δ W``; the engine also
-        forms the input gradient of layer 1, so this is exactly the engine's
-        GEMM work (the tape skips layer 1's input gradient).
+        Three per layer (forward ``x Wᵀ``, backward ``δᵀ x`` and ``δ W``),
+        except that no step forms layer 1's ``δ W``: ``∂L/∂x`` is not
+        needed to train, and neither the tape nor the engine's timed step
+        computes it.
         """
-        pairs = zip(self.widths[:-1], self.widths[1:], strict=True)
-        return sum(6 * self.batch * n_in * n_out for n_in, n_out in pairs)
+        pairs = list(zip(self.widths[:-1], self.widths[1:], strict=True))
+        n_in, n_out = pairs[0]
+        total = sum(6 * self.batch * n_in * n_out for n_in, n_out in pairs)
+        return total - 2 * self.batch * n_in * n_out
 
     def spec(self, dtype: str) -> NetworkSpec:
         depth = len(self.widths) - 1

@@ -179,7 +179,7 @@ def run(
     dtypes = dtypes or list(preset.dtypes)
     started = time.time()
     env = environment.describe(
-        with_tensorflow=any(i.name != "engine-numpy" for i in impls)
+        with_tensorflow=any(i.name.startswith(("engine-tf", "tape")) for i in impls)
     )
 
     available = [i for i in impls if i.unavailable() is None]

@@ -77,7 +77,7 @@ class Gradients:
     loss: Any
     outputs: Any
     layers: tuple[LayerGradients, ...]
-    input_grad: Any  # ∂L/∂x
+    input_grad: Any  # ∂L/∂x, or None if backward was told to skip it
 
     def __getitem__(self, layer: int) -> LayerGradients:
         n = len(self.layers)
@@ -194,6 +194,7 @@ def backward(
     *,
     backend: str | Backend | None = None,
     check: bool = True,
+    input_grad: bool = True,
 ) -> Gradients:
     """Forward, then the delta recursion from ``δⁿ`` down to ``∂L/∂x``.
 
@@ -208,6 +209,10 @@ def backward(
             the library that ``x`` belongs to.
         check: validate shapes, dtypes and labels first (cheap; turn off
             only in a loop over inputs already checked).
+        input_grad: also form ``∂L/∂x = W_1ᵀ δ¹``.  A training step does
+            not need it, and on a wide first layer it is a third of the
+            step's matrix products; with ``False``,
+            :attr:`Gradients.input_grad` is ``None``.
 
     Returns:
         :class:`Gradients`: the loss, the outputs, every ``δˡ`` and
@@ -220,11 +225,16 @@ def backward(
         check_labels(spec, labels, batch=x.shape[0], backend=bk)
 
     with _quiet(bk):
-        return _backward(spec, params, x, labels, bk)
+        return _backward(spec, params, x, labels, bk, input_grad)
 
 
 def _backward(
-    spec: NetworkSpec, params: Params, x: Any, labels: Any, bk: Backend
+    spec: NetworkSpec,
+    params: Params,
+    x: Any,
+    labels: Any,
+    bk: Backend,
+    input_grad: bool = True,
 ) -> Gradients:
     xp = bk.xp
     fwd = _forward(spec, params, x, bk)
@@ -232,6 +242,7 @@ def _backward(
 
     delta = output_delta(spec, fwd, labels, bk)
     layers: list[LayerGradients] = []
+    g = None
     for layer in range(spec.depth, 0, -1):
         W, _ = params[layer - 1]
         x_l = fwd.layer_input(layer)
@@ -244,6 +255,9 @@ def _backward(
             )
         )
 
+        if layer == 1 and not input_grad:
+            break  # ∂L/∂x was not asked for
+
         g = xp.matmul(delta, W)  # ∂L/∂x_l, which is ∂L/∂y_{l-1}
         if layer > 1:
             below = spec.activations[layer - 2]
@@ -251,7 +265,7 @@ def _backward(
             delta = activations.backward(below, g, z, y, xp, bk.erfc)
 
     layers.reverse()
-    return Gradients(loss, fwd.outputs, tuple(layers), g)
+    return Gradients(loss, fwd.outputs, tuple(layers), g if input_grad else None)
 
 
 def check_inputs(spec: NetworkSpec, x: Any, argument: str = "x") -> None:

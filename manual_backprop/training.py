@@ -58,7 +58,9 @@ def train(
         total = 0.0
         for start in range(0, n, batch_size):
             rows = order[start : start + batch_size]
-            grads = backward(spec, params, x[rows], labels[rows], check=False)
+            grads = backward(
+                spec, params, x[rows], labels[rows], check=False, input_grad=False
+            )
             params = optimizer.step(params, grads.param_grads())
             total += float(grads.loss) * len(rows)
         history.epoch_losses.append(total / n)

@@ -295,3 +295,28 @@ def test_bench_cli_writes_checked_json_markdown_and_png(tmp_path):
     assert row["matmuls_alone"]["numpy"]["median_s"] > 0
     assert "| tiny" in (tmp_path / "bench.md").read_text()
     assert (tmp_path / "bench-float32.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# The numpy namespace's shortcuts give numpy's own results, bit for bit.
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numpy_namespace_shortcuts_match_numpy_exactly(dtype):
+    from manual_backprop.backend import NUMPY
+
+    xp = NUMPY.xp
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(7, 13)).astype(dtype)
+    views = [a, a.T, a[::2, 1::3], a[0], rng.normal(size=(1000, 3)).astype(dtype)]
+
+    for v in views:
+        for axis in (None, 0, -1):
+            for keepdims in (False, True):
+                for ours, theirs in ((xp.sum, np.sum), (xp.max, np.max)):
+                    got = ours(v, axis=axis, keepdims=keepdims)
+                    want = theirs(v, axis=axis, keepdims=keepdims)
+                    assert got.dtype == want.dtype
+                    np.testing.assert_array_equal(got, want, strict=True)
+        if v.ndim == 2:
+            np.testing.assert_array_equal(xp.transpose(v), np.transpose(v))
+    assert xp.exp is np.exp  # every other name is numpy's own

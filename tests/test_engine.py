@@ -53,6 +53,30 @@ def test_gradients_are_laid_out_like_the_parameters():
     assert grads.input_grad.shape == x.shape
 
 
+@pytest.mark.parametrize("widths", [(4, 3), (4, 6, 3), (4, 6, 5, 3)])
+def test_skipping_the_input_gradient_changes_nothing_else(widths):
+    depth = len(widths) - 1
+    spec = mb.NetworkSpec(
+        widths, ("tanh",) * (depth - 1) + ("softmax",), "categorical_crossentropy"
+    )
+    params = mb.init_params(spec, seed=3)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5, widths[0])).astype("float32")
+    labels = np.eye(widths[-1], dtype="float32")[rng.integers(0, widths[-1], 5)]
+
+    full = mb.backward(spec, params, x, labels)
+    lean = mb.backward(spec, params, x, labels, input_grad=False)
+
+    assert lean.input_grad is None
+    assert full.input_grad.shape == x.shape
+    np.testing.assert_array_equal(lean.loss, full.loss)
+    assert len(lean) == len(full) == depth
+    for a, b in zip(lean.layers, full.layers, strict=True):
+        np.testing.assert_array_equal(a.delta, b.delta)
+        np.testing.assert_array_equal(a.weight_grad, b.weight_grad)
+        np.testing.assert_array_equal(a.bias_grad, b.bias_grad)
+
+
 def test_layers_are_numbered_from_one_as_in_the_notes():
     spec, params, x, labels = small_case()
     grads = mb.backward(spec, params, x, labels)
