@@ -20,4 +20,4 @@ bench: $(STAMP)
 	$(VENV)/bin/manual-backprop bench
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy manual_backprop tf_reference benchmarks

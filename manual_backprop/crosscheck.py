@@ -38,6 +38,7 @@ from .spec import (
     CROSS_ENTROPIES,
     DTYPES,
     LOSSES,
+    Activation,
     NetworkSpec,
 )
 from .tolerance import SAFETY, Bounds, roundoff_bounds
@@ -654,17 +655,17 @@ def random_spec(
     """
     depth = int(rng.integers(1, max_depth + 1))
     widths = [int(w) for w in rng.integers(1, max_width + 1, size=depth + 1)]
-    hidden: list[Any] = []
+    hidden: list[Activation] = []
     for _ in range(depth - 1):
         name = str(rng.choice([*ELEMENTWISE, "softmax"]))
         if name == "leaky_relu":
             hidden.append(
-                {"name": name, "negative_slope": float(rng.choice([0.2, 0.3]))}
+                Activation(name, negative_slope=float(rng.choice([0.2, 0.3])))
             )
         elif name == "elu":
-            hidden.append({"name": name, "alpha": float(rng.choice([1.0, 0.5]))})
+            hidden.append(Activation(name, alpha=float(rng.choice([1.0, 0.5]))))
         else:
-            hidden.append(name)
+            hidden.append(Activation(name))
 
     loss = str(rng.choice(LOSSES))
     from_logits = False
@@ -686,7 +687,7 @@ def random_spec(
     unfused = last in ("sigmoid", "softmax") and bool(rng.random() < 0.2)
     return NetworkSpec(
         widths=tuple(widths),
-        activations=(*hidden, last),
+        activations=(*hidden, Activation(last)),
         loss=loss,
         dtype=dtype or str(rng.choice(DTYPES)),
         from_logits=from_logits,

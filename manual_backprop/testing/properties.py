@@ -368,12 +368,14 @@ def weight_gradient_is_delta_times_layer_input(
     return _guard("weight gradient is delta times the layer input", case, body)
 
 
-def _rows(case: Case, index: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    index = np.asarray(index, dtype=np.intp)
-    return case.x[index], case.labels[index]
+def _rows(
+    case: Case, index: Sequence[int] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    rows = np.asarray(index, dtype=np.intp)
+    return case.x[rows], case.labels[rows]
 
 
-def _subcase(case: Case, index: Sequence[int]) -> Case:
+def _subcase(case: Case, index: Sequence[int] | np.ndarray) -> Case:
     from dataclasses import replace
 
     x, t = _rows(case, index)
@@ -743,7 +745,7 @@ def central_differences(
                 FD_SAFETY * (abs(d2 - d1) + 1e-13 * (1 + abs(loss0)) / h)
                 + FD_RTOL * terms
             )
-            layer = which[0] if which else None
+            finding_layer = which[0] if which else None
             quantity = (
                 "input_grad"
                 if which is None
@@ -753,7 +755,7 @@ def central_differences(
             if not np.isfinite(error):
                 error = float("inf")
             result.findings.append(
-                Finding(f"{quantity}·v", layer, error, tol, (), analytic, d1)
+                Finding(f"{quantity}·v", finding_layer, error, tol, (), analytic, d1)
             )
         if not result.findings:
             result.inconclusive = f"a kink lies within the step for all {skipped}"

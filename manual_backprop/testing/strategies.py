@@ -428,7 +428,7 @@ def labels_for(
     * sparse categorical cross-entropy: integer classes in ``0 … n_n − 1``.
     """
     rng = np.random.default_rng(seed ^ 0x5EED)
-    batch, n = outputs.shape
+    batch, n = map(int, outputs.shape)
     loss = spec.loss
 
     if loss == "sparse_categorical_crossentropy":

@@ -80,7 +80,9 @@ def _run_shard(
         import tf_reference  # noqa: F401  (import once, before the clock starts)
 
     results = {d: ShardResult(d, what=which) for d in dtypes}
-    ratios = {d: defaultdict(list) for d in dtypes}
+    ratios: dict[str, defaultdict[str, list[float]]] = {
+        d: defaultdict(list) for d in dtypes
+    }
     start = time.perf_counter()
     examples = [0]
 
@@ -127,8 +129,8 @@ def _run_shard(
         if report.worst_ratio > result.worst.get("ratio", -1.0):
             result.worst = {"ratio": report.worst_ratio, "case": repr(case)}
         if not report.passed:
-            prop = "sweep: engine agrees with TensorFlow"
-            record_failure(dtype, case, prop, report.summary(), sgd)
+            prop_name = "sweep: engine agrees with TensorFlow"
+            record_failure(dtype, case, prop_name, report.summary(), sgd)
 
     def snapshot() -> list[ShardResult]:
         for d in dtypes:
