@@ -278,6 +278,7 @@ def test_bench_cli_writes_checked_json_markdown_and_png(tmp_path):
         [
             "--shape", "tiny",
             "--impl", "engine-numpy",
+            "--impl", "numpy-hand-fused",
             "--ceiling-n", "256",
             "--no-memory",
             "--no-progress",
@@ -293,6 +294,12 @@ def test_bench_cli_writes_checked_json_markdown_and_png(tmp_path):
     assert entry["gradient_error"] == 0.0  # the reference is the same engine
     assert entry["min_s"] <= entry["median_s"] <= entry["max_s"]
     assert row["matmuls_alone"]["numpy"]["median_s"] > 0
+    fused = row["implementations"]["numpy-hand-fused"]
+    assert fused["status"] == "ok"
+    assert fused["gradient_error"] < 1e-6  # the same arithmetic, in place
+    ratios = results["runs"][0]["ratios"][row["label"]]
+    assert ratios["hand_fused_step_over_matmuls"] > 0
+    assert ratios["engine_numpy_over_hand_fused"] > 0
     assert "| tiny" in (tmp_path / "bench.md").read_text()
     assert (tmp_path / "bench-float32.png").read_bytes()[:4] == b"\x89PNG"
 
