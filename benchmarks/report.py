@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import operator
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +83,10 @@ def ratios(row: dict[str, Any]) -> dict[str, Any]:
         out["best_engine_over_tape_function_min"] = (
             entry["min_s"] / function_low if function_low else None
         )
+        eager_low = low.get("tape-eager", {}).get("min_s")
+        out["eager_tape_over_best_engine_min"] = (
+            eager_low / entry["min_s"] if eager_low else None
+        )
         family = entry.get("matmul_family")
         alone = row["matmuls_alone"].get(family, {}).get("min_s")
         out["best_engine_step_over_matmuls_min"] = (
@@ -102,6 +109,31 @@ def ratios(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _check(
+    target: str,
+    shape: str,
+    value: float,
+    fastest: float | None,
+    meets: Callable[[float], bool],
+    **extra: Any,
+) -> dict[str, Any]:
+    """One target's verdict, from the medians and from the fastest samples.
+
+    ``met`` judges the ratio of medians; ``met_on_fastest`` the ratio of
+    the fastest samples, which other jobs on a shared machine disturb
+    least.  The report says which held.
+    """
+    return {
+        "target": target,
+        "shape": shape,
+        "value": value,
+        "value_of_fastest_samples": fastest,
+        "met": meets(value),
+        "met_on_fastest": meets(fastest) if fastest is not None else None,
+        **extra,
+    }
+
+
 def target_checks(run: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of the issue, met or not, with the figures behind it."""
     checks = []
@@ -111,29 +143,26 @@ def target_checks(run: dict[str, Any]) -> list[dict[str, Any]]:
         if row["params"] <= SMALL_NETWORK_PARAMS and r.get(
             "eager_tape_over_best_engine"
         ):
-            value = r["eager_tape_over_best_engine"]
             checks.append(
-                {
-                    "target": f"engine ≥ {EAGER_SPEEDUP_TARGET:g}× faster than the "
-                    "eager tape (≤ 1e5 parameters)",
-                    "shape": label,
-                    "value": value,
-                    "met": value >= EAGER_SPEEDUP_TARGET,
-                }
+                _check(
+                    f"engine ≥ {EAGER_SPEEDUP_TARGET:g}× faster than the eager "
+                    "tape (≤ 1e5 parameters)",
+                    label,
+                    r["eager_tape_over_best_engine"],
+                    r.get("eager_tape_over_best_engine_min"),
+                    partial(operator.le, EAGER_SPEEDUP_TARGET),  # target ≤ value
+                )
             )
         if r.get("best_engine_over_tape_function"):
-            value = r["best_engine_over_tape_function"]
             checks.append(
-                {
-                    "target": "best engine backend no slower than the tape in "
+                _check(
+                    "best engine backend no slower than the tape in "
                     "tf.function (time ratio ≤ 1)",
-                    "shape": label,
-                    "value": value,
-                    "value_of_fastest_samples": r.get(
-                        "best_engine_over_tape_function_min"
-                    ),
-                    "met": value <= 1.0,
-                }
+                    label,
+                    r["best_engine_over_tape_function"],
+                    r.get("best_engine_over_tape_function_min"),
+                    partial(operator.ge, 1.0),  # 1 ≥ value
+                )
             )
         limit = None
         if row["gemm_bound"]:
@@ -142,19 +171,17 @@ def target_checks(run: dict[str, Any]) -> list[dict[str, Any]]:
             limit = DEEP_NARROW_TARGET
         if limit is not None and r.get("best_engine_step_over_matmuls"):
             value = r["best_engine_step_over_matmuls"]
-            checks.append(
-                {
-                    "target": f"step ≤ {limit:g}× its matrix products alone "
-                    f"({r['best_engine']})",
-                    "shape": label,
-                    "value": value,
-                    "value_of_fastest_samples": r.get(
-                        "best_engine_step_over_matmuls_min"
-                    ),
-                    "hand_fused_numpy": r.get("hand_fused_step_over_matmuls"),
-                    "met": value <= limit if value >= IMPLAUSIBLE_BELOW else None,
-                }
+            check = _check(
+                f"step ≤ {limit:g}× its matrix products alone ({r['best_engine']})",
+                label,
+                value,
+                r.get("best_engine_step_over_matmuls_min"),
+                partial(operator.ge, limit),  # limit ≥ value
+                hand_fused_numpy=r.get("hand_fused_step_over_matmuls"),
             )
+            if value < IMPLAUSIBLE_BELOW:
+                check["met"] = check["met_on_fastest"] = None
+            checks.append(check)
     return checks
 
 
@@ -279,8 +306,13 @@ def _run_markdown(run: dict[str, Any]) -> list[str]:
                 "no verdict: below 0.9, so the products-alone samples were "
                 "slowed by other jobs"
             )
+        elif check["met"] and check["met_on_fastest"] is not False:
+            mark = "met"
+        elif check["met"] or check["met_on_fastest"]:
+            which = "medians" if check["met"] else "fastest samples"
+            mark = f"met by the {which} only"
         else:
-            mark = "met" if check["met"] else "**not met**"
+            mark = "**not met**"
         fastest = check.get("value_of_fastest_samples")
         also = f" (fastest samples: {fastest:.3g})" if fastest else ""
         floor = check.get("hand_fused_numpy")
