@@ -29,8 +29,7 @@ from .timing import Timings, interleaved, timed_first_call
 
 # A step of more than 2e10 GEMM FLOPs lasts 0.1 s or more even at the 2-core
 # ceiling (about 200 GFLOP/s in float32): it is timed one call per sample,
-# with no separate warm-up (the checked first call warmed it up), and in
-# ``Preset.big_rounds`` rounds.
+# after one untimed call (not one per block), in ``Preset.big_rounds`` rounds.
 BIG_STEP_FLOPS = 2e10
 MATMULS = "matmuls:"  # prefix of the matrix-products-alone entries
 

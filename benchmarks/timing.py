@@ -2,7 +2,8 @@
 
 * Inputs are built before timing; a sample times only calls of ``step``.
 * The first call (tracing, XLA compilation, first touch of memory) is timed
-  on its own and reported apart; each block then runs one untimed warm-up.
+  on its own and reported apart; then every step gets one untimed call
+  before the rounds, and, unless it is a long step, one more per block.
 * A sample is an inner loop of calls lasting at least ``sample_seconds``,
   reported as the mean time per call; the figures are the median and the
   spread (min-max) over all samples.
@@ -104,10 +105,15 @@ def interleaved(
     """Time every step in rounds of blocks, one block per step per round."""
     names = list(steps)
     inner = {name: 1 for name in names}
-    if warm_up:
-        for name in names:
-            time.sleep(PAUSE_SECONDS)
+    for name in names:
+        time.sleep(PAUSE_SECONDS)
+        if warm_up:
             inner[name] = inner_count(steps[name], sample_seconds)
+        else:
+            # One untimed call even for long steps: the call after the
+            # traced first one can still be slow (the engine's [4096]×4
+            # step in tf.function took 1.4× its steady time there).
+            steps[name]()
 
     for r in range(rounds):
         shift = r % len(names)
