@@ -19,5 +19,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/manual-backprop bench
 
+# The README's property sweep, smaller by default (about a minute on 2
+# cores); the README's run is `make sweep CASES=10000`.
+CASES ?= 500
+WORKERS ?= 2
+sweep: $(STAMP)
+	$(VENV)/bin/python -m manual_backprop.testing.sweep --cases $(CASES) \
+		--dtype float32 --dtype float64 --workers $(WORKERS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy manual_backprop tf_reference benchmarks

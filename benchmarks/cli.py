@@ -13,9 +13,56 @@ from .implementations import BY_NAME
 from .shapes import PRESETS
 
 
-def _parser() -> argparse.ArgumentParser:
+def _ceiling_n(text: str) -> int:
+    """``--ceiling-n``: a positive integer, refused at parsing."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer, the side n of the square matrices "
+            f"(e.g. 256 for a quick check, 2048 as in the quick preset); "
+            f"received {text!r}"
+        )
+    return value
+
+
+def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
+    """Refuse an ``--out`` that could not be created, without creating it.
+
+    The folder itself is made by ``report.write_all``, once there are
+    results to write, so a run that fails early leaves nothing behind.
+    """
+    if out.exists():
+        if not out.is_dir():
+            parser.error(f"--out {out}: exists and is not a folder; name a folder")
+        if not os.access(out, os.W_OK | os.X_OK):
+            parser.error(f"--out {out}: cannot write in that folder; name another")
+        return
+    parent = out.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        parser.error(
+            f"--out {out}: {parent} is a file, not a folder; name another path"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        parser.error(
+            f"--out {out}: cannot create folders in {parent}; name another path"
+        )
+
+
+def _label(kind: str, path: Path) -> str:
+    """How ``main`` names a written file: ``json``, ``plot (float32)``."""
+    if kind.startswith("png"):
+        return f"plot ({path.stem.removeprefix('bench-')})"
+    return kind
+
+
+def _parser(prog: str = "manual-backprop bench") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="manual-backprop bench",
+        prog=prog,
         description=(
             "Time one training step (forward, backward, SGD) of the engine "
             "against tf.GradientTape on several network shapes, measure the "
@@ -53,9 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--ceiling-n",
-        type=int,
-        help="size n of the square GEMM that measures the ceiling "
-        "(default: the preset's, 2048 quick, 4096 full)",
+        type=_ceiling_n,
+        metavar="N",
+        help="side n (a positive integer) of the square GEMM that measures "
+        "the ceiling (default: the preset's, 2048 quick, 4096 full)",
     )
     parser.add_argument(
         "--no-memory",
@@ -68,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str], prog: str = "manual-backprop bench") -> int:
     """Run the sweep; ``prog`` is how the command is quoted in the results."""
-    parser = _parser()
+    parser = _parser(prog)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -81,10 +129,7 @@ def main(argv: list[str], prog: str = "manual-backprop bench") -> int:
             f"--shape {', '.join(unknown)}: not in the {args.preset} preset "
             f"(its shapes: {', '.join(known)})"
         )
-    try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        parser.error(f"--out {args.out}: cannot create that folder ({err.strerror})")
+    _check_out(parser, args.out)
 
     from tqdm import tqdm
 
@@ -113,5 +158,5 @@ def main(argv: list[str], prog: str = "manual-backprop bench") -> int:
     paths = report.write_all(results, args.out, command)
     print(Path(paths["markdown"]).read_text(encoding="utf-8"))
     for kind, path in paths.items():
-        print(f"{kind}: {path}")
+        print(f"{_label(kind, Path(path))}: {path}")
     return 0

@@ -27,8 +27,75 @@ from manual_backprop.optimizers import SGD
 
 from .ceiling import step_gemms
 from .implementations import LEARNING_RATE
-from .shapes import PRESETS, build_problem
+from .shapes import PRESETS, Shape, build_problem
 from .timing import PAUSE_SECONDS
+
+# Every preset's shapes by label (``deep-narrow-B64``, ``small-B256``), and
+# the quick preset's by plain name: the first of that name (``small`` is
+# ``small-B32``).
+SHAPES = {f"{s.name}-B{s.batch}": s for p in PRESETS.values() for s in p.shapes}
+PLAIN = {s.name: s for s in reversed(PRESETS["quick"].shapes)}
+
+
+def resolve_shape(text: str) -> Shape:
+    """A shape by label (``small-B256``) or by plain name (``small``)."""
+    if text in SHAPES:
+        return SHAPES[text]
+    if text in PLAIN:
+        return PLAIN[text]
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a shape; use a name of the quick preset "
+        f"({', '.join(sorted(PLAIN))}) or a label with its batch size "
+        f"({', '.join(sorted(SHAPES))})"
+    )
+
+
+def _repeats(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive integer, the number of timed samples per "
+            f"stage (e.g. 7); received {text!r}"
+        )
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    # The docstring's first line, less the command that the usage shows.
+    first = (__doc__ or "").partition("\n")[0].partition(": ``")[0]
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.profile_engine", description=f"{first}."
+    )
+    small = PLAIN["small"]
+    parser.add_argument(
+        "--shape",
+        type=resolve_shape,
+        default="deep-narrow",
+        metavar="SHAPE",
+        help="the shape to profile: a name of the quick preset "
+        f"({', '.join(sorted(PLAIN))}; small, which has several batch "
+        f"sizes, means its first, {small.name}-B{small.batch}) or a label "
+        "with the batch size "
+        f"({', '.join(sorted(SHAPES))}); default: deep-narrow",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="the dtype of the parameters and data (default: float32)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=_repeats,
+        default=7,
+        metavar="N",
+        help="timed samples per stage, of which the median is printed "
+        "(a positive integer; default: 7)",
+    )
+    return parser
 
 
 def _time(fn: Callable[[], Any], repeats: int, inner: int) -> float:
@@ -48,14 +115,9 @@ def train_grads(spec: Any, params: Any, x: Any, labels: Any) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    shapes = {f"{s.name}-B{s.batch}": s for p in PRESETS.values() for s in p.shapes}
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_engine")
-    parser.add_argument("--shape", choices=sorted(shapes), default="deep-narrow-B64")
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
 
-    problem = build_problem(shapes[args.shape], args.dtype)
+    problem = build_problem(args.shape, args.dtype)
     spec, params, x, labels = problem.spec, problem.params, problem.x, problem.labels
     fwd = engine._forward(spec, params, x, NUMPY)
     grads = train_grads(spec, params, x, labels)

@@ -294,9 +294,7 @@ def _run_markdown(run: dict[str, Any]) -> list[str]:
         firsts = [seconds(impls[n].get("first_call_s")) for n in names]
         faults = impls.get("engine-numpy", {}).get("minor_faults_per_call")
         lines.append(
-            f"| {row['label']} | "
-            + " | ".join(firsts)
-            + f" | {faults if faults is not None else '–'} |"
+            f"| {row['label']} | " + " | ".join(firsts) + f" | {_faults(faults)} |"
         )
 
     lines += ["", "Targets:", ""]
@@ -338,6 +336,13 @@ def _gpu_note(run: dict[str, Any], names: list[str]) -> str | None:
         return None
     reasons = "; ".join(sorted(str(s) for s in statuses))
     return f"GPU columns ({', '.join(gpu)}): {reasons}."
+
+
+def _faults(value: float | None) -> str:
+    """Faults per step: 3 significant digits below 10 (0.214), else 1 decimal."""
+    if value is None:
+        return "–"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:,.1f}"
 
 
 def _x(value: float | None) -> str:
