@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ManualBackpropError, SpecError
+from .errors import DTypeError, ManualBackpropError, SpecError
 from .params import LayerParams, Params, init_params, load_params
 from .spec import DTYPES, NetworkSpec, write_atomic
 
@@ -91,7 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--mode",
         choices=("function", "eager"),
-        default="function",
         help="TensorFlow's execution mode (default: function)",
     )
     verify.add_argument(
@@ -101,24 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--random",
         type=int,
-        default=DEFAULT_RANDOM_NETS,
         metavar="N",
         help=f"random networks to check by default (default {DEFAULT_RANDOM_NETS})",
     )
     verify.add_argument(
         "--max-depth",
         type=int,
-        default=RANDOM_DEPTH,
         help=f"deepest random network (default {RANDOM_DEPTH})",
     )
     verify.add_argument(
         "--max-width",
         type=int,
-        default=RANDOM_WIDTH,
         help=f"widest random layer (default {RANDOM_WIDTH})",
     )
     verify.add_argument(
-        "--epochs", type=int, default=DEFAULT_EPOCHS, help="training epochs"
+        "--epochs", type=int, help=f"training epochs (default {DEFAULT_EPOCHS})"
     )
 
     bench = commands.add_parser(
@@ -153,9 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _seed(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more; received {value}")
+        raise argparse.ArgumentTypeError(
+            f"--seed must be an integer, 0 or more; received {text!r}"
+        )
     return value
 
 
@@ -181,6 +182,29 @@ def _verify(args: argparse.Namespace) -> int:
         raise SpecError("--params needs --spec: the description says what they fit.")
     if args.replay is not None and (args.spec or args.params):
         raise SpecError("--replay runs a saved case; drop --spec and --params.")
+    if args.replay is not None and args.dtype:
+        raise SpecError(
+            "--replay reruns a saved case at its recorded dtype; drop --dtype."
+        )
+    ignored = [
+        option
+        for option, value in (
+            ("--random", args.random),
+            ("--epochs", args.epochs),
+            ("--max-depth", args.max_depth),
+            ("--max-width", args.max_width),
+        )
+        if value is not None
+    ]
+    if ignored and (args.spec or args.replay):
+        raise SpecError(
+            f"{', '.join(ignored)}: only for the default run (training, then "
+            "random networks); drop them with --spec or --replay."
+        )
+    args.random = DEFAULT_RANDOM_NETS if args.random is None else args.random
+    args.epochs = DEFAULT_EPOCHS if args.epochs is None else args.epochs
+    args.max_depth = RANDOM_DEPTH if args.max_depth is None else args.max_depth
+    args.max_width = RANDOM_WIDTH if args.max_width is None else args.max_width
     if args.random < 0 or args.epochs < 0:
         raise SpecError("--random and --epochs must be 0 or more.")
     if args.max_depth < 1 or args.max_width < 1:
@@ -195,11 +219,13 @@ def _verify(args: argparse.Namespace) -> int:
                 "exist; create it first."
             )
 
+    explicit_mode = args.mode
+    args.mode = args.mode or "function"
     console = _console(to_stderr=args.json == "-")
     _quiet_tensorflow()  # TensorFlow itself loads at the first cross-check
     outcome = _Outcome()
     if args.replay is not None:
-        _run_replay(args, console, outcome)
+        _run_replay(args, console, outcome, explicit_mode)
     elif args.spec is not None:
         _run_spec(args, console, outcome)
     else:
@@ -214,7 +240,11 @@ def _verify(args: argparse.Namespace) -> int:
 def _console(to_stderr: bool) -> Any:
     from rich.console import Console
 
-    return Console(stderr=to_stderr, highlight=False)
+    console = Console(stderr=to_stderr, highlight=False)
+    if not console.is_terminal:
+        # Piped or redirected: no wrapping at 80 columns mid-phrase.
+        console.width = 160
+    return console
 
 
 def _quiet_tensorflow() -> None:
@@ -229,14 +259,36 @@ def _quiet_tensorflow() -> None:
         pass
 
 
-def _check(console: Any, outcome: _Outcome, label: str, **kwargs: Any) -> Any:
+def _check(
+    console: Any, outcome: _Outcome, label: str, save: bool = True, **kwargs: Any
+) -> Any:
+    """Cross-check one case; a failure is also saved as a replay file."""
     from .crosscheck import cross_check
 
     with np.errstate(all="ignore"):
         report = cross_check(**kwargs)
     outcome.reports.append(report)
     outcome.labels.append(label)
+    if save and not report.passed:
+        report.notes.append(_save_failure(label, kwargs))
     return report
+
+
+def _save_failure(label: str, case: dict[str, Any]) -> str:
+    """Write a failing check to the replay folder; say how to rerun it."""
+    from .replay import case_key, replay_dir, save_case
+
+    prop = f"verify: {label}"
+    spec, params, x, labels = (case[k] for k in ("spec", "params", "x", "labels"))
+    key = case_key(spec, params, x, labels, prop)
+    path = Path(replay_dir()) / f"verify-{key}.npz"
+    meta = {"property": prop, "mode": case["mode"]}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_case(path, spec, params, x, labels, meta)
+    except OSError as err:
+        return f"could not save the case to {path}: {err}"
+    return f"case saved; rerun it with: manual-backprop verify --replay {path}"
 
 
 def _show(console: Any, report: Any) -> None:
@@ -361,7 +413,7 @@ def _run_spec(args: argparse.Namespace, console: Any, outcome: _Outcome) -> None
 
     spec = NetworkSpec.load(args.spec)
     if args.params is not None:
-        params = load_params(args.params, spec)
+        params = _load_params_for(args, spec)
     else:
         params = init_params(spec, seed=args.seed)
     if args.dtype and args.dtype != spec.dtype:
@@ -389,6 +441,16 @@ def _run_spec(args: argparse.Namespace, console: Any, outcome: _Outcome) -> None
     _show(console, report)
 
 
+def _load_params_for(args: argparse.Namespace, spec: NetworkSpec) -> Params:
+    """The parameters in the description's dtype, or in --dtype's."""
+    if args.dtype and args.dtype != spec.dtype:
+        try:
+            return load_params(args.params, replace(spec, dtype=args.dtype))
+        except DTypeError:
+            pass  # in the description's dtype: checked next, then cast
+    return load_params(args.params, spec)
+
+
 def _batch_for(spec: NetworkSpec, seed: int) -> tuple[Any, Any, str]:
     """Digits, when the network reads 64 pixels into 10 classes."""
     from .data import N_CLASSES, N_INPUTS, load_digits
@@ -410,7 +472,9 @@ def _cast(params: Params, dtype: str) -> Params:
     return tuple(LayerParams(W.astype(dtype), b.astype(dtype)) for W, b in params)
 
 
-def _run_replay(args: argparse.Namespace, console: Any, outcome: _Outcome) -> None:
+def _run_replay(
+    args: argparse.Namespace, console: Any, outcome: _Outcome, mode: str | None
+) -> None:
     from .crosscheck import SGDCheck
     from .replay import load_case
 
@@ -418,7 +482,14 @@ def _run_replay(args: argparse.Namespace, console: Any, outcome: _Outcome) -> No
     meta = case.meta
     engine_name = str(meta.get("engine", "engine"))
     backward, sgd_class = _engine_named(engine_name)
-    mode = str(meta.get("mode", args.mode))
+    # The recorded mode, unless --mode asks for the other one.
+    mode = mode or str(meta.get("mode", "function"))
+    if mode not in ("function", "eager"):
+        raise SpecError(
+            f"case file {str(args.replay)!r}: meta['mode'] is {mode!r}; "
+            "expected 'function' or 'eager'."
+        )
+    args.mode = mode  # for the closing verdict and the JSON
     sgd = None
     if isinstance(meta.get("sgd"), dict):
         fields = meta["sgd"]
@@ -430,10 +501,14 @@ def _run_replay(args: argparse.Namespace, console: Any, outcome: _Outcome) -> No
                 steps=int(fields.get("steps", 1)),
                 optimizer_factory=sgd_class,
             )
-        except (KeyError, TypeError, ValueError) as err:
+            sgd_class(sgd.learning_rate, sgd.momentum, sgd.nesterov)  # checks
+            if sgd.steps < 1:
+                raise ValueError(f"steps must be 1 or more; received {sgd.steps}")
+        except (KeyError, TypeError, ValueError, ManualBackpropError) as err:
             raise SpecError(
                 f"case file {str(args.replay)!r}: meta['sgd'] is malformed "
-                f"({err!r}); it needs learning_rate, momentum, nesterov, steps."
+                f"({err}); it needs learning_rate > 0, momentum in [0, 1], "
+                "nesterov and steps ≥ 1."
             ) from err
 
     prop = meta.get("property", "not recorded")
@@ -454,6 +529,7 @@ def _run_replay(args: argparse.Namespace, console: Any, outcome: _Outcome) -> No
         engine=backward,
         sgd=sgd,
         engine_name=engine_name,
+        save=False,
     )
     _show(console, report)
 
@@ -554,8 +630,24 @@ def _write_json(target: str, outcome: _Outcome, mode: str) -> None:
         ],
         "versions": versions(),
     }
-    text = json.dumps(document, indent=2, allow_nan=False) + "\n"
+    text = json.dumps(_finite(document), indent=2, allow_nan=False) + "\n"
     if target == "-":
         sys.stdout.write(text)
-    else:
+        return
+    try:
         write_atomic(target, text.encode())
+    except OSError as err:
+        raise OSError(f"--json {target}: cannot write the report ({err})") from err
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float written as JSON can hold it."""
+    from .report import json_number
+
+    if isinstance(value, float):
+        return json_number(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

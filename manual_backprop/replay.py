@@ -18,6 +18,7 @@ property that failed; ``meta["sgd"]``, when present, holds the SGD check's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -38,6 +39,33 @@ from .params import (
 from .spec import NetworkSpec
 
 FORMAT = "manual-backprop-case/1"
+REPLAY_ENV = "MANUAL_BACKPROP_REPLAY_DIR"
+DEFAULT_REPLAY_DIR = "replays"
+
+
+def replay_dir() -> str:
+    """Where failing cases are written: ``$MANUAL_BACKPROP_REPLAY_DIR``
+    or ``replays/``."""
+    return os.environ.get(REPLAY_ENV, DEFAULT_REPLAY_DIR)
+
+
+def case_key(
+    spec: NetworkSpec,
+    params: Params,
+    x: Any,
+    labels: Any,
+    prop: str,
+    engine_name: str = "engine",
+) -> str:
+    """A short name fixed by the case's contents and what found it."""
+    digest = hashlib.sha1()
+    digest.update(f"{prop}|{engine_name}|{spec.to_json()}".encode())
+    for W, b in params:
+        digest.update(np.ascontiguousarray(W).tobytes())
+        digest.update(np.ascontiguousarray(b).tobytes())
+    digest.update(np.ascontiguousarray(x).tobytes())
+    digest.update(np.ascontiguousarray(labels).tobytes())
+    return digest.hexdigest()[:12]
 
 
 @dataclass(frozen=True)

@@ -195,3 +195,74 @@ def test_the_default_run_trains_on_digits_then_checks_random_networks(capsys):
     assert "accuracy: training" in printed
     assert printed.count("PASS ") >= 3  # trained network + 2 random ones
     assert "eager" in printed and "float32:" in printed and "float64:" in printed
+
+
+def overflowing_case(tmp_path):
+    """exp(100) overflows float32: both sides NaN, the float64 truth finite."""
+    spec = NetworkSpec((1, 2, 1), ("exponential", "linear"), "mse")
+    params = (
+        LayerParams(np.zeros((2, 1), "float32"), np.full(2, 100, "float32")),
+        LayerParams(np.array([[1e-30, -1e-30]], "float32"), np.zeros(1, "float32")),
+    )
+    spec_path, params_path = tmp_path / "net.json", tmp_path / "net.npz"
+    spec.save(spec_path)
+    save_params(params_path, params)
+    return spec_path, params_path
+
+
+@needs_tf
+def test_nan_on_both_sides_fails_and_saves_a_replay(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MANUAL_BACKPROP_REPLAY_DIR", str(tmp_path / "replays"))
+    spec_path, params_path = overflowing_case(tmp_path)
+    out = tmp_path / "report.json"
+
+    args = ["verify", "--spec", str(spec_path), "--params", str(params_path)]
+    assert main([*args, "--json", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "out-of-range" in printed and "cannot be checked" in printed
+
+    document = json.loads(out.read_text())  # inf and NaN written as strings
+    assert document["passed"] is False
+    (saved,) = (tmp_path / "replays").glob("verify-*.npz")
+    assert f"--replay {saved}" in printed
+    assert main(["verify", "--replay", str(saved)]) == 1
+
+
+@needs_tf
+def test_parameters_already_in_the_requested_dtype_are_accepted(tmp_path):
+    spec_path = tmp_path / "net.json"
+    SMALL.save(spec_path)  # float32
+    params_path = tmp_path / "p64.npz"
+    params = init_params(SMALL, seed=1)
+    save_params(
+        params_path,
+        tuple(LayerParams(W.astype("float64"), b.astype("float64")) for W, b in params),
+    )
+    args = ["verify", "--spec", str(spec_path), "--params", str(params_path)]
+    assert main([*args, "--dtype", "float64"]) == 0
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--seed", "abc"], "--seed must be an integer"),
+        (["--random", "3"], "--random"),
+        (["--epochs", "2"], "--epochs"),
+        (["--max-width", "4"], "--max-width"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(spec_file, capsys, extra, words):
+    try:
+        status = main(["verify", "--spec", str(spec_file), *extra])
+    except SystemExit as exit_:  # argparse's own refusals
+        status = exit_.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+def test_a_replay_refuses_a_dtype_override(tmp_path, capsys):
+    path = tmp_path / "case.npz"
+    save_case(path, *relu_at_zero_case())
+    assert main(["verify", "--replay", str(path), "--dtype", "float64"]) == 2
+    assert "--dtype" in capsys.readouterr().err

@@ -158,6 +158,31 @@ def test_a_too_tight_tolerance_is_called_round_off():
     assert 1.5 < row.ratio < 2
 
 
+def test_nan_on_both_sides_fails_where_the_truth_is_finite():
+    case = deep_case()
+    ours, reference, truth = three_runs(case)
+    nan = np.asarray(np.nan, dtype=np.asarray(ours.loss).dtype)
+
+    both = dataclasses.replace(ours, loss=nan)
+    row = judged(case, both, dataclasses.replace(reference, loss=nan), truth)
+    row = row.comparisons[0]
+    assert row.quantity == "loss"
+    assert not row.passed
+    assert row.verdict == "out-of-range"
+    assert "cannot be checked" in row.rule
+
+    row = judged(case, both, reference, truth).comparisons[0]
+    assert not row.passed
+    assert row.verdict == "engine"
+
+    # Where the truth is not finite either, equal non-finite values agree.
+    lost = dataclasses.replace(truth, loss=np.float64(np.nan))
+    row = judged(
+        case, both, dataclasses.replace(reference, loss=nan), lost
+    ).comparisons[0]
+    assert row.passed
+
+
 def relu_case():
     """One relu unit that sits exactly at z = 0 for the first example."""
     spec = NetworkSpec((2, 2, 1), ("relu", "linear"), "mse")

@@ -11,7 +11,6 @@ runs (the shrunk one) is the file named in the assertion message.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,11 @@ import numpy as np
 
 from .strategies import Case, SGDSetting
 
-REPLAY_ENV = "MANUAL_BACKPROP_REPLAY_DIR"
-DEFAULT_REPLAY_DIR = "replays"
-
 
 def replay_dir() -> Path:
-    return Path(os.environ.get(REPLAY_ENV, DEFAULT_REPLAY_DIR))
+    from ..replay import replay_dir as directory
+
+    return Path(directory())
 
 
 def tensorflow_check(
@@ -61,14 +59,9 @@ def tensorflow_check(
 
 def case_key(case: Case, prop: str, engine_name: str = "engine") -> str:
     """A short name fixed by the case's contents and the property."""
-    digest = hashlib.sha1()
-    digest.update(f"{prop}|{engine_name}|{case.spec.to_json()}".encode())
-    for W, b in case.params:
-        digest.update(np.ascontiguousarray(W).tobytes())
-        digest.update(np.ascontiguousarray(b).tobytes())
-    digest.update(np.ascontiguousarray(case.x).tobytes())
-    digest.update(np.ascontiguousarray(case.labels).tobytes())
-    return digest.hexdigest()[:12]
+    from ..replay import case_key as key
+
+    return key(case.spec, case.params, case.x, case.labels, prop, engine_name)
 
 
 def save_failure(
