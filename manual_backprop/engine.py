@@ -23,6 +23,7 @@ so these sums are the gradient of the batch-mean loss.
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +31,15 @@ from typing import Any
 import numpy as np
 
 from . import activations, losses
-from .backend import Backend, backend_of, get_backend
-from .errors import DTypeError, LabelError, ShapeError
-from .params import LayerParams, Params, check_params
+from .backend import BACKENDS, Backend, backend_of, get_backend
+from .errors import (
+    DTypeError,
+    InputTypeError,
+    LabelError,
+    NonFiniteError,
+    ShapeError,
+)
+from .params import LayerParams, Params, cast_hint, check_params, is_array
 from .spec import NetworkSpec
 
 
@@ -71,7 +78,8 @@ class Gradients:
 
     ``grads[l]`` is layer ``l``'s :class:`LayerGradients`, numbered from 1
     as in the notes (``grads[1]`` is the first layer, ``grads[-1]`` the
-    last).  ``layers`` is the same as a plain 0-based tuple.
+    last); iterating yields the layers in that order, layer 1 first.
+    ``layers`` is the same as a plain 0-based tuple (slice that one).
     """
 
     loss: Any
@@ -81,13 +89,24 @@ class Gradients:
 
     def __getitem__(self, layer: int) -> LayerGradients:
         n = len(self.layers)
-        if layer < 0:
-            layer += n + 1
-        if not 1 <= layer <= n:
-            raise IndexError(
-                f"layers are numbered 1 … {n} as in the notes; received {layer}."
+        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
+            raise InputTypeError(
+                f"layers are indexed by integers 1 … {n} as in the notes "
+                f"(-1 for the last); received {layer!r} "
+                f"({type(layer).__name__}). For a slice or 0-based "
+                "indexing use grads.layers, a plain tuple."
             )
-        return self.layers[layer - 1]
+        index = int(layer) + (n + 1 if layer < 0 else 0)
+        if not 1 <= index <= n:
+            raise IndexError(
+                f"layers are numbered 1 … {n} as in the notes (or -1 … -{n} "
+                f"from the last); received {layer}."
+            )
+        return self.layers[index - 1]
+
+    def __iter__(self) -> Iterator[LayerGradients]:
+        """The layers in order, layer 1 first."""
+        return iter(self.layers)
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -135,11 +154,14 @@ def forward(
     backend: str | Backend | None = None,
     check: bool = True,
 ) -> ForwardPass:
-    """Run the network on a batch ``x`` of shape ``(B, n_0)``."""
+    """Run the network on a batch ``x`` of shape ``(B, n_0)``.
+
+    ``check`` validates as :func:`backward` does (``x`` and ``params``).
+    """
     bk = resolve_backend(x, backend)
     if check:
-        params = check_params(spec, params)
-        check_inputs(spec, x)
+        _check_flag("check", check)
+        params = check_arguments(spec, params, x, None, bk, backend)
 
     with _quiet(bk):
         return _forward(spec, params, x, bk)
@@ -207,8 +229,11 @@ def backward(
             categorical cross-entropy, ``(B,)`` integer class indices.
         backend: ``"numpy"``, ``"cupy"`` or ``"tensorflow"``; by default
             the library that ``x`` belongs to.
-        check: validate shapes, dtypes and labels first (cheap; turn off
-            only in a loop over inputs already checked).
+        check: validate first (cheap; turn off only in a loop over
+            inputs already checked): shapes, dtypes, labels, that every
+            array belongs to the backend, and that every value is finite
+            (skipped for symbolic tensors inside ``tf.function``, which
+            have no values yet).
         input_grad: also form ``∂L/∂x = W_1ᵀ δ¹``.  A training step does
             not need it, and on a wide first layer it is a third of the
             step's matrix products; with ``False``,
@@ -219,10 +244,10 @@ def backward(
         parameter gradient, and ``∂L/∂x``.
     """
     bk = resolve_backend(x, backend)
-    if check:
-        params = check_params(spec, params)
-        check_inputs(spec, x)
-        check_labels(spec, labels, batch=x.shape[0], backend=bk)
+    if check:  # nothing here runs with check=False: that path is timed
+        _check_flag("check", check)
+        _check_flag("input_grad", input_grad)
+        params = check_arguments(spec, params, x, labels, bk, backend)
 
     with _quiet(bk):
         return _backward(spec, params, x, labels, bk, input_grad)
@@ -268,8 +293,138 @@ def _backward(
     return Gradients(loss, fwd.outputs, tuple(layers), g if input_grad else None)
 
 
+def check_arguments(
+    spec: NetworkSpec,
+    params: Any,
+    x: Any,
+    labels: Any,
+    bk: Backend,
+    backend: str | Backend | None = None,
+) -> Params:
+    """Everything ``check=True`` checks; ``labels`` is ``None`` for forward.
+
+    ``bk`` is the backend the computation runs on and ``backend`` what the
+    caller passed for it (``None``: chosen from ``x``), for the messages.
+    """
+    params = check_params(spec, params)
+    check_inputs(spec, x)
+    named = _named_arrays(params, x, labels)
+    _check_libraries(named, bk, backend)
+    if labels is not None:
+        check_labels(spec, labels, batch=x.shape[0], backend=bk)
+    for where, array in named:
+        if where == "labels" and spec.loss == "sparse_categorical_crossentropy":
+            continue  # integers, finite by construction
+        _check_finite(array, bk, where)
+    return params
+
+
+def _check_flag(name: str, value: Any) -> None:
+    if not isinstance(value, bool | np.bool_):
+        raise InputTypeError(
+            f"{name} must be True or False; received {value!r} "
+            f"({type(value).__name__})."
+        )
+
+
+def _named_arrays(params: Params, x: Any, labels: Any) -> list[tuple[str, Any]]:
+    named = [("x", x)]
+    if labels is not None:
+        named.append(("labels", labels))
+    for layer, (W, b) in enumerate(params, start=1):
+        named += [(f"params: layer {layer} W", W), (f"params: layer {layer} b", b)]
+    return named
+
+
+ARRAY_KINDS = {
+    "numpy": "numpy array",
+    "cupy": "CuPy array",
+    "tensorflow": "TensorFlow tensor",
+}
+
+
+def _check_libraries(
+    named: list[tuple[str, Any]], bk: Backend, backend: str | Backend | None
+) -> None:
+    """Every array must belong to ``bk`` (TensorFlow also takes numpy's)."""
+    if bk.name not in BACKENDS:
+        return  # a namespace of the caller's own: it knows its arrays
+    for where, array in named:
+        if not is_array(array):
+            continue  # refused by the shape checks, with their own message
+        owner = backend_of(array).name
+        if owner == bk.name or (bk.name == "tensorflow" and owner == "numpy"):
+            continue
+        name = where.rsplit(" ", 1)[-1]
+        if bk.name == "numpy":
+            convert = (
+                f"cupy.asnumpy({name})" if owner == "cupy" else f"np.asarray({name})"
+            )
+        elif bk.name == "cupy":
+            convert = f"cupy.asarray({name})"
+        else:
+            convert = f"tf.convert_to_tensor({name})"
+        if backend is None:
+            chosen = f"chosen from x, a {ARRAY_KINDS[backend_of(named[0][1]).name]}"
+        else:
+            chosen = f"backend={bk.name!r}"
+        if owner == "tensorflow":
+            other = "backend='tensorflow' (which takes numpy arrays too)"
+        else:
+            other = f"backend='{owner}' with every array a {ARRAY_KINDS[owner]}"
+        raise InputTypeError(
+            f"{where} is a {ARRAY_KINDS[owner]} but the computation runs "
+            f"on {bk.name} ({chosen}); convert it with {convert}, or pass "
+            f"{other}."
+        )
+
+
+def _check_finite(array: Any, bk: Backend, where: str) -> None:
+    """Refuse NaN and infinities: one ``isfinite(…).all()`` pass per array."""
+    if isinstance(array, np.ndarray):
+        if np.isfinite(array).all():
+            return
+        values = array
+    else:
+        xp = bk.xp
+        try:
+            # The backend's own reduction; only its one boolean is copied.
+            if bool(bk.to_numpy(xp.all(xp.isfinite(array)))):
+                return
+            values = np.asarray(bk.to_numpy(array))
+        except (TypeError, NotImplementedError):
+            # A symbolic tensor (TensorFlow inside tf.function) has no values
+            # until the graph runs, so finiteness cannot be checked here: the
+            # check is skipped; check the arrays eagerly before tracing.
+            return
+    bad = ~np.isfinite(values)
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    if where.startswith("params"):
+        fix = (
+            "Parameters go non-finite when training diverges (try a lower "
+            "learning rate) or come from a broken file."
+        )
+    else:
+        fix = "Fix or drop those examples."
+    raise NonFiniteError(
+        f"{where} holds {int(bad.sum())} NaN or infinite value(s) of "
+        f"{values.size} (the first at index {first}); the engine needs finite "
+        f"numbers. {fix}"
+    )
+
+
+def _not_an_array(argument: str, value: Any, dtype: str) -> InputTypeError:
+    return InputTypeError(
+        f"{argument} must be an array (a numpy or CuPy array or a TensorFlow "
+        f"tensor); received a {type(value).__name__}. Convert it with "
+        f"np.asarray({argument}, dtype='{dtype}')."
+    )
+
+
 def check_inputs(spec: NetworkSpec, x: Any, argument: str = "x") -> None:
     """``x`` must be ``(B, n_0)`` with ``B ≥ 1`` in the description's dtype."""
+    if not is_array(x):
+        raise _not_an_array(argument, x, spec.dtype)
     shape = tuple(getattr(x, "shape", ()))
     if len(shape) != 2 or shape[1] != spec.n_inputs or shape[0] < 1:
         raise ShapeError(
@@ -281,7 +436,8 @@ def check_inputs(spec: NetworkSpec, x: Any, argument: str = "x") -> None:
     if dtype != spec.dtype:
         raise DTypeError(
             f"{argument} has dtype {dtype} but the network is {spec.dtype}; "
-            f"cast it with .astype('{spec.dtype}') (nothing is cast silently)."
+            f"cast it with {cast_hint(x, spec.dtype, argument)} (nothing is "
+            "cast silently)."
         )
 
 
@@ -293,10 +449,13 @@ def check_labels(
     argument: str = "labels",
 ) -> None:
     """Labels must fit the loss: shape, dtype and, for sparse, the range."""
+    sparse = spec.loss == "sparse_categorical_crossentropy"
+    if not is_array(labels):
+        raise _not_an_array(argument, labels, "int64" if sparse else spec.dtype)
     shape = tuple(getattr(labels, "shape", ()))
     dtype = _dtype_name(labels)
 
-    if spec.loss == "sparse_categorical_crossentropy":
+    if sparse:
         if shape != (batch,):
             raise ShapeError(
                 f"{argument} has shape {shape}; sparse categorical "
@@ -325,7 +484,7 @@ def check_labels(
     if dtype != spec.dtype:
         raise DTypeError(
             f"{argument} has dtype {dtype} but the network is {spec.dtype}; "
-            f"cast it with .astype('{spec.dtype}')."
+            f"cast it with {cast_hint(labels, spec.dtype, argument)}."
         )
 
 

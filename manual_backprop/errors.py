@@ -27,3 +27,13 @@ class DTypeError(ManualBackpropError):
 
 class LabelError(ManualBackpropError):
     """Labels are out of range or do not fit the loss."""
+
+
+class InputTypeError(ManualBackpropError, TypeError):
+    """An argument is of the wrong kind: not an array, an array of another
+    library than the one the computation runs on, or not a bool where a
+    flag is needed.  It is a ``TypeError`` as well."""
+
+
+class NonFiniteError(ManualBackpropError):
+    """An array holds NaN or infinite values where finite numbers are needed."""

@@ -21,11 +21,13 @@ the parameters' dtype, as Keras keeps them.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 import numpy as np
 
-from .errors import ManualBackpropError
+from .errors import InputTypeError, ManualBackpropError, ShapeError
 from .params import LayerParams, Params
 
 
@@ -33,7 +35,7 @@ class SGD:
     """Keras's SGD: plain, with momentum, or Nesterov.
 
     ``step`` returns new parameters and keeps the velocities between calls,
-    as one Keras optimizer does for one model.
+    as one Keras optimizer does for one model: use one ``SGD`` per network.
     """
 
     def __init__(
@@ -42,9 +44,26 @@ class SGD:
         momentum: float = 0.0,
         nesterov: bool = False,
     ) -> None:
-        if not learning_rate > 0:
+        numbers_given = (
+            ("learning_rate", learning_rate, 0.01),
+            ("momentum", momentum, 0.9),
+        )
+        for name, value, example in numbers_given:
+            if isinstance(value, bool | np.bool_) or not isinstance(
+                value, numbers.Real
+            ):
+                raise InputTypeError(
+                    f"SGD: {name} must be a real number such as {example}; received "
+                    f"{value!r} ({type(value).__name__})."
+                )
+        if not isinstance(nesterov, bool | np.bool_):
+            raise InputTypeError(
+                f"SGD: nesterov must be True or False; received {nesterov!r} "
+                f"({type(nesterov).__name__})."
+            )
+        if not (learning_rate > 0 and math.isfinite(learning_rate)):
             raise ManualBackpropError(
-                f"learning_rate must be positive; received {learning_rate}."
+                f"learning_rate must be positive and finite; received {learning_rate}."
             )
         if not 0 <= momentum <= 1:
             raise ManualBackpropError(
@@ -60,6 +79,7 @@ class SGD:
         self.momentum = float(np.float32(momentum))
         self.nesterov = bool(nesterov)
         self.velocities: list[Any] | None = None
+        self._velocity_shapes: list[tuple[int, ...]] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -68,9 +88,20 @@ class SGD:
         )
 
     def step(self, params: Params, grads: Params) -> Params:
-        """One update of every ``W_l`` and ``b_l`` from its gradient."""
-        flat = [p for pair in params for p in pair]
-        flat_grads = [g for pair in grads for g in pair]
+        """One update of every ``W_l`` and ``b_l`` from its gradient.
+
+        ``grads`` must be laid out as ``params`` (``Gradients.param_grads()``
+        gives that), and with momentum ``params`` as on the first call.
+        """
+        try:
+            flat = [p for pair in params for p in pair]
+            flat_grads = [g for pair in grads for g in pair]
+            shapes = [w.shape for w in flat]
+            fits = shapes == [g.shape for g in flat_grads]
+        except (TypeError, AttributeError):
+            fits = False
+        if not fits:
+            raise _mismatch(params, grads)
         eta, mu = self.learning_rate, self.momentum
 
         if mu == 0:
@@ -78,6 +109,9 @@ class SGD:
         else:
             if self.velocities is None:
                 self.velocities = [0 * w for w in flat]
+                self._velocity_shapes = shapes
+            elif shapes != self._velocity_shapes:
+                self._check_velocities(shapes)
             new = []
             for i, (w, g) in enumerate(zip(flat, flat_grads, strict=True)):
                 v = mu * self.velocities[i] - eta * g
@@ -88,3 +122,73 @@ class SGD:
                     new.append(w + v)
 
         return tuple(LayerParams(new[i], new[i + 1]) for i in range(0, len(new), 2))
+
+    def _check_velocities(self, shapes: list[tuple[int, ...]]) -> None:
+        """Refuse parameters that the kept velocities do not fit."""
+        kept = [tuple(v.shape) for v in self.velocities or []]
+        if kept == shapes:  # velocities assigned from outside: fine
+            self._velocity_shapes = shapes
+            return
+        advice = (
+            "one SGD with momentum keeps the velocities of one network; use "
+            "a new SGD(...) for another network (or set velocities = None)."
+        )
+        if len(kept) != len(shapes):
+            raise ShapeError(
+                f"SGD.step: the velocities were made for {len(kept) // 2} "
+                f"layer(s) but params have {len(shapes) // 2}; {advice}"
+            )
+        i = next(i for i, (a, b) in enumerate(zip(kept, shapes, strict=True)) if a != b)
+        raise ShapeError(
+            f"SGD.step: layer {i // 2 + 1} {'Wb'[i % 2]} has shape {shapes[i]} "
+            f"but its velocity, made on an earlier step, {kept[i]}; {advice}"
+        )
+
+
+def _pairs(value: Any, argument: str) -> list[tuple[Any, ...]]:
+    if hasattr(value, "param_grads"):
+        raise InputTypeError(
+            f"SGD.step: {argument} is a Gradients object; pass "
+            "grads.param_grads(), the (∂L/∂W, ∂L/∂b) pair of every layer."
+        )
+    try:
+        pairs = [tuple(pair) for pair in value]
+    except TypeError as err:
+        raise InputTypeError(
+            f"SGD.step: {argument} must be a sequence of (W, b) pairs, one per "
+            f"layer; received {type(value).__name__}."
+        ) from err
+    for layer, pair in enumerate(pairs, start=1):
+        if len(pair) != 2:
+            raise ShapeError(
+                f"SGD.step: {argument} layer {layer} must be a (W, b) pair; "
+                f"received {len(pair)} item(s)."
+            )
+    return pairs
+
+
+def _mismatch(params: Any, grads: Any) -> ManualBackpropError:
+    """Why ``grads`` do not fit ``params``: the first layer, name and shapes."""
+    ours, theirs = _pairs(params, "params"), _pairs(grads, "grads")
+    if len(ours) != len(theirs):
+        return ShapeError(
+            f"SGD.step: params have {len(ours)} layer(s) but grads "
+            f"{len(theirs)}; the gradients must come from the same network "
+            "(backward(spec, params, ...).param_grads())."
+        )
+    for layer, (pair, grad_pair) in enumerate(zip(ours, theirs, strict=True), 1):
+        for name, w, g in zip("Wb", pair, grad_pair, strict=True):
+            for argument, array in (("params", w), ("grads", g)):
+                if not hasattr(array, "shape"):
+                    return InputTypeError(
+                        f"SGD.step: {argument} layer {layer} {name} must be an "
+                        f"array; received {type(array).__name__}."
+                    )
+            if tuple(w.shape) != tuple(g.shape):
+                return ShapeError(
+                    f"SGD.step: layer {layer} {name} has shape "
+                    f"{tuple(w.shape)} but its gradient {tuple(g.shape)}; the "
+                    "gradients must come from the same network "
+                    "(backward(spec, params, ...).param_grads())."
+                )
+    return ShapeError("SGD.step: grads do not fit params.")  # not reached

@@ -8,13 +8,20 @@ Layer ``l`` has ``W_l`` of shape ``(n_l, n_{l-1})``, the notes' ``W`` in
 from __future__ import annotations
 
 import io
+import numbers
 import os
 import zipfile
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import DTypeError, ShapeError, SpecError
+from .errors import (
+    DTypeError,
+    InputTypeError,
+    ManualBackpropError,
+    ShapeError,
+    SpecError,
+)
 from .spec import NetworkSpec, write_atomic
 
 
@@ -36,6 +43,7 @@ def init_params(spec: NetworkSpec, seed: int = 0) -> Params:
     ``seed``, so the numbers are not the ones Keras would draw; the
     distribution is.
     """
+    check_seed(seed)
     rng = np.random.default_rng(seed)
     layers = []
     for (n_out, n_in), _ in spec.layer_shapes():
@@ -44,6 +52,41 @@ def init_params(spec: NetworkSpec, seed: int = 0) -> Params:
         b = np.zeros(n_out, dtype=spec.dtype)
         layers.append(LayerParams(W, b))
     return tuple(layers)
+
+
+def check_seed(seed: Any, argument: str = "seed") -> None:
+    """A seed must be an integer, 0 or more (numpy's PCG64 takes no other)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise InputTypeError(
+            f"{argument} must be an integer, 0 or more; received "
+            f"{seed!r} ({type(seed).__name__})."
+        )
+    if seed < 0:
+        raise ManualBackpropError(
+            f"{argument} must be an integer, 0 or more; received {seed}. "
+            "Use its absolute value or any other non-negative integer."
+        )
+
+
+def is_array(value: Any) -> bool:
+    """Whether ``value`` looks like an array (it has a shape and a dtype)."""
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def library_of(value: Any) -> str:
+    """The top-level module of ``value``'s type: numpy, tensorflow, cupy…"""
+    return type(value).__module__.split(".")[0]
+
+
+def cast_hint(array: Any, dtype: str, name: str) -> str:
+    """How to cast ``array`` to ``dtype`` in its own library's words.
+
+    TensorFlow tensors have no ``.astype``; ``tf.cast`` is their way.  The
+    library is read from the type's module, so TensorFlow is not imported.
+    """
+    if library_of(array) == "tensorflow":
+        return f"tf.cast({name}, tf.{dtype})"
+    return f"{name}.astype('{dtype}')"
 
 
 def check_params(spec: NetworkSpec, params: Any, argument: str = "params") -> Params:
@@ -67,8 +110,21 @@ def check_params(spec: NetworkSpec, params: Any, argument: str = "params") -> Pa
     for layer, (pair, (w_shape, b_shape)) in enumerate(
         zip(layers, shapes, strict=True), start=1
     ):
+        if is_array(pair) or not _is_pair(pair):
+            raise ShapeError(
+                f"{argument}: layer {layer} must be a (W, b) pair, W of shape "
+                f"{w_shape} and b of shape {b_shape}; received "
+                f"{_describe(pair)}."
+            )
         W, b = pair
         for name, array, shape in (("W", W, w_shape), ("b", b, b_shape)):
+            if not is_array(array):
+                raise InputTypeError(
+                    f"{argument}: layer {layer} {name} must be an array (numpy, "
+                    f"CuPy or a TensorFlow tensor) of shape {shape}; received "
+                    f"{_describe(array)}. Convert it with "
+                    f"np.asarray({name}, dtype='{spec.dtype}')."
+                )
             if tuple(array.shape) != shape:
                 hint = ""
                 if name == "W" and tuple(array.shape) == shape[::-1]:
@@ -84,8 +140,8 @@ def check_params(spec: NetworkSpec, params: Any, argument: str = "params") -> Pa
                 raise DTypeError(
                     f"{argument}: layer {layer} {name} has dtype "
                     f"{_dtype_name(array)} but the network is {spec.dtype}; "
-                    f"cast it with .astype('{spec.dtype}') or change the "
-                    "description's dtype."
+                    f"cast it with {cast_hint(array, spec.dtype, name)} or "
+                    "change the description's dtype."
                 )
         checked.append(LayerParams(W, b))
     return tuple(checked)
@@ -94,6 +150,22 @@ def check_params(spec: NetworkSpec, params: Any, argument: str = "params") -> Pa
 def _dtype_name(array: Any) -> str:
     dtype = array.dtype
     return getattr(dtype, "name", str(dtype))
+
+
+def _is_pair(value: Any) -> bool:
+    try:
+        return len(value) == 2
+    except TypeError:
+        return False
+
+
+def _describe(value: Any) -> str:
+    """``a list``, ``a tuple of 3 item(s)``: what was received, briefly."""
+    kind = type(value).__name__
+    try:
+        return f"a {kind} of {len(value)} item(s)"
+    except TypeError:
+        return f"a {kind}"
 
 
 def params_as_arrays(params: Params) -> dict[str, np.ndarray]:
@@ -105,16 +177,25 @@ def params_as_arrays(params: Params) -> dict[str, np.ndarray]:
     return arrays
 
 
-def write_npz(path: str | os.PathLike[str], arrays: dict[str, Any]) -> None:
-    """Write arrays as an uncompressed ``.npz``, atomically."""
+def write_npz(
+    path: str | os.PathLike[str], arrays: dict[str, Any], *, parents: bool = True
+) -> None:
+    """Write arrays as an uncompressed ``.npz``, atomically.
+
+    ``parents`` as for :func:`~manual_backprop.spec.write_atomic`.
+    """
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue(), parents=parents)
 
 
 def save_params(path: str | os.PathLike[str], params: Params) -> None:
-    """Save as ``.npz`` with keys ``W1, b1, W2, …``, atomically."""
-    write_npz(path, params_as_arrays(params))
+    """Save as ``.npz`` with keys ``W1, b1, W2, …``, atomically.
+
+    The folder must exist already (as for the CLI's ``--json``); a missing
+    one is a :class:`SpecError`, never created silently.
+    """
+    write_npz(path, params_as_arrays(params), parents=False)
 
 
 def read_npz(path: str | os.PathLike[str], what: str) -> dict[str, np.ndarray]:

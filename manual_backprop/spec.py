@@ -18,6 +18,7 @@ An activation with a parameter is written as an object, for example
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -91,6 +92,8 @@ class Activation:
     def parse(cls, value: Any, layer: int) -> Activation:
         """Read a name or a ``{"name": …, <param>: …}`` object."""
         if isinstance(value, Activation):
+            for key in ("negative_slope", "alpha"):
+                _check_parameter(value.name, key, getattr(value, key), layer)
             return value
 
         if isinstance(value, str):
@@ -114,11 +117,7 @@ class Activation:
             )
 
         for key, number in params.items():
-            if isinstance(number, bool) or not isinstance(number, int | float):
-                raise SpecError(
-                    f"layer {layer}: {name} parameter {key!r} must be a "
-                    f"number; received {number!r}."
-                )
+            _check_parameter(name, key, number, layer)
 
         return cls(name, **{k: float(v) for k, v in params.items()})
 
@@ -139,7 +138,32 @@ class Activation:
         return f"{self.name}({params})"
 
 
+def _check_parameter(name: str, key: str, number: Any, layer: int) -> None:
+    if isinstance(number, bool) or not isinstance(number, int | float):
+        raise SpecError(
+            f"layer {layer}: {name} parameter {key!r} must be a "
+            f"number; received {number!r}."
+        )
+    if not _is_finite(number):
+        raise SpecError(
+            f"layer {layer}: {name} parameter {key!r} must be a finite "
+            f"number; received {number!r}."
+        )
+
+
+def _is_finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an int beyond float's range
+        return False
+
+
 def _known_activation(name: Any, layer: int) -> str:
+    if not isinstance(name, str):
+        raise SpecError(
+            f"layer {layer}: an activation's name must be a string such as "
+            f"'relu'; received {name!r}."
+        )
     name = ACTIVATION_ALIASES.get(name, name)
     if name not in ACTIVATIONS:
         raise SpecError(
@@ -202,6 +226,14 @@ class NetworkSpec:
             )
         object.__setattr__(self, "activations", activations)
 
+        if not isinstance(self.loss, str):
+            raise SpecError(
+                "loss must be a loss name (a string) such as "
+                f"'categorical_crossentropy'; received {self.loss!r}. No loss "
+                "is written as an object: the huber loss's delta is a key of "
+                'the description itself, "loss": "huber", "huber_delta": 2.0 '
+                "(in Python NetworkSpec(..., loss='huber', huber_delta=2.0))."
+            )
         loss = LOSS_ALIASES.get(self.loss, self.loss)
         if loss not in LOSSES:
             raise SpecError(
@@ -238,8 +270,10 @@ class NetworkSpec:
         delta = self.huber_delta
         if isinstance(delta, bool) or not isinstance(delta, int | float):
             raise SpecError(f"huber_delta must be a number; received {delta!r}.")
-        if not delta > 0:
-            raise SpecError(f"huber_delta must be positive; received {delta}.")
+        if not (delta > 0 and _is_finite(delta)):
+            raise SpecError(
+                f"huber_delta must be a positive finite number; received {delta}."
+            )
         if loss != "huber" and float(delta) != DEFAULT_HUBER_DELTA:
             raise SpecError(
                 f"huber_delta is a parameter of the huber loss only; the loss "
@@ -361,8 +395,12 @@ class NetworkSpec:
         return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the description as JSON, atomically."""
-        write_atomic(path, (self.to_json() + "\n").encode())
+        """Write the description as JSON, atomically.
+
+        The folder must exist already (as for the CLI's ``--json``); a
+        missing one is a :class:`SpecError`, never created silently.
+        """
+        write_atomic(path, (self.to_json() + "\n").encode(), parents=False)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NetworkSpec:
@@ -395,18 +433,42 @@ def _check_widths(widths: Any) -> tuple[int, ...]:
     return tuple(int(w) for w in widths)
 
 
+def check_writable(target: Path) -> None:
+    """Refuse a file name in a missing folder, or one that is a folder."""
+    folder = target.parent
+    if target.is_dir():
+        raise SpecError(f"cannot write {str(target)!r}: it is a folder; name a file.")
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise SpecError(
+            f"cannot write {str(target)!r}: the folder {str(folder)!r} {what}; "
+            "create it first (for example os.makedirs(folder, exist_ok=True)), "
+            "nothing is created silently."
+        )
+
+
 def _check_flag(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise SpecError(f"{name} must be true or false; received {value!r}.")
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes, *, parents: bool = True
+) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
     A reader sees the old file or the new one, never half of either.
+
+    With ``parents=True`` (the default) missing folders are created, as
+    the replay directory and the test tools' outputs need; with ``False``
+    a missing folder is a :class:`SpecError` that says to create it (what
+    the public ``save`` functions and the CLI's ``--json`` do).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if parents:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        check_writable(target)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         # mkstemp makes the file private (0600); give it the permissions a

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .engine import backward, check_inputs, check_labels
-from .errors import ManualBackpropError
+from .backend import NUMPY, backend_of
+from .engine import ARRAY_KINDS, backward, check_arguments
+from .errors import InputTypeError, ManualBackpropError
 from .optimizers import SGD
-from .params import Params, check_params
+from .params import Params, check_seed, is_array
 from .spec import NetworkSpec
 
 
@@ -40,15 +42,25 @@ def train(
     seeded with ``(seed, epoch)``, in batches of ``batch_size`` (the last
     one may be smaller).  ``on_epoch(epoch, mean_loss)`` is called after
     each epoch, for progress display; the library itself prints nothing.
+
+    ``x``, ``labels`` and the parameters must be numpy arrays: the shuffle
+    picks rows with numpy indexing.  On another backend, loop over
+    :func:`~manual_backprop.engine.backward` and :meth:`SGD.step` yourself.
     """
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InputTypeError(
+                f"{name} must be an integer; received {value!r} "
+                f"({type(value).__name__})."
+            )
     if epochs < 0 or batch_size < 1:
         raise ManualBackpropError(
             f"epochs must be ≥ 0 and batch_size ≥ 1; received epochs={epochs}, "
             f"batch_size={batch_size}."
         )
-    params = check_params(spec, params)
-    check_inputs(spec, x)
-    check_labels(spec, labels, batch=x.shape[0])
+    check_seed(seed)
+    _numpy_only(params, x, labels)
+    params = check_arguments(spec, params, x, labels, NUMPY)
     optimizer = optimizer or SGD()
 
     history = History()
@@ -67,3 +79,25 @@ def train(
         if on_epoch is not None:
             on_epoch(epoch, total / n)
     return params, history
+
+
+def _numpy_only(params: Any, x: Any, labels: Any) -> None:
+    named = [("x", x), ("labels", labels)]
+    try:
+        for layer, pair in enumerate(params, start=1):
+            for name, array in zip("Wb", pair, strict=False):
+                named.append((f"params: layer {layer} {name}", array))
+    except TypeError:
+        pass  # not a sequence of pairs: check_params says so
+    for where, array in named:
+        if not is_array(array):
+            continue  # check_arguments says what it should be
+        library = backend_of(array).name
+        if library != "numpy":
+            raise InputTypeError(
+                f"train() supports numpy arrays only (it shuffles the rows "
+                f"with numpy indexing); {where} is a {ARRAY_KINDS[library]}. Convert "
+                "x, labels and the parameters to numpy (np.asarray, or "
+                "cupy.asnumpy for CuPy), or write the loop yourself with "
+                f"backward(..., backend='{library}') and SGD.step."
+            )

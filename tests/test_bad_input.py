@@ -259,3 +259,280 @@ def test_a_cross_check_of_nan_parameters_is_refused():
 
     with pytest.raises(ManualBackpropError, match="layer 1 W holds 6 NaN"):
         cross_check(spec, params, x, labels)
+
+
+# Objects where names are needed, and parameters that are not finite: the
+# package's SpecError (exit status 2 at the command line), never a raw
+# TypeError from a dict lookup.
+
+INFINITE_DESCRIPTION_CASES = [
+    pytest.param(
+        describe(loss={"name": "huber", "delta": -1}),
+        ["loss must be a loss name", "'delta': -1", '"huber_delta": 2.0'],
+        id="loss-as-an-object",
+    ),
+    pytest.param(
+        describe(
+            activations=[{"name": "leaky_relu", "negative_slope": np.nan}, "softmax"]
+        ),
+        ["layer 1", "negative_slope", "finite", "nan"],
+        id="nan-negative-slope",
+    ),
+    pytest.param(
+        describe(activations=[{"name": "elu", "alpha": np.inf}, "softmax"]),
+        ["layer 1", "alpha", "finite", "inf"],
+        id="infinite-elu-alpha",
+    ),
+    pytest.param(
+        json.dumps(
+            {
+                "widths": [3, 1],
+                "activations": ["linear"],
+                "loss": "huber",
+                "huber_delta": np.inf,
+            }
+        ),
+        ["huber_delta", "finite", "inf"],
+        id="infinite-huber-delta",
+    ),
+    pytest.param(
+        describe(activations=[{"name": ["relu"]}, "softmax"]),
+        ["layer 1", "name must be a string", "['relu']"],
+        id="activation-name-not-a-string",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), INFINITE_DESCRIPTION_CASES)
+def test_objects_and_non_finite_numbers_in_descriptions_are_refused(text, words):
+    with pytest.raises(SpecError) as caught:
+        NetworkSpec.from_json(text)
+    message = str(caught.value)
+    for word in words:
+        assert word in message, message
+
+
+def test_a_loss_object_is_refused_in_python_too():
+    with pytest.raises(SpecError, match="loss must be a loss name"):
+        NetworkSpec((3, 1), ("linear",), loss={"name": "huber"})
+
+
+def test_an_activation_object_with_a_nan_parameter_is_refused():
+    from manual_backprop.spec import Activation
+
+    bad = Activation("leaky_relu", negative_slope=float("nan"))
+    with pytest.raises(SpecError, match="layer 2: leaky_relu .*finite"):
+        NetworkSpec((3, 4, 1), ("relu", bad), "mse")
+
+
+def test_the_cli_turns_a_loss_object_into_one_line_and_status_2(tmp_path, capsys):
+    from manual_backprop.cli import main
+
+    path = tmp_path / "net.json"
+    path.write_text(describe(loss={"name": "huber", "delta": -1}))
+    assert main(["verify", "--spec", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "loss must be a loss name" in err
+
+
+# The engine called directly with check=True (the default): arrays that are
+# not arrays, values that are not finite, flags that are not bools.
+
+
+def with_value(index, where, value):
+    """``good()`` with ``value`` written at ``where`` of argument ``index``
+    (2: x, 3: labels) or, for ``(layer, "W" | "b")``, of a parameter."""
+    spec, params, x, labels = good()
+    params = [list(pair) for pair in params]
+    if isinstance(index, tuple):
+        layer, name = index
+        array = params[layer - 1]["Wb".index(name)]
+    else:
+        array = x if index == 2 else labels
+    array[where] = value
+    return spec, tuple(LayerParams(*pair) for pair in params), x, labels
+
+
+NON_FINITE_CASES = [
+    pytest.param(with_value(2, (1, 2), np.nan), ["x", "1 NaN", "(1, 2)"], id="x-nan"),
+    pytest.param(with_value(2, (4, 0), -np.inf), ["x", "(4, 0)"], id="x-inf"),
+    pytest.param(with_value(3, (0, 1), np.nan), ["labels", "(0, 1)"], id="labels-nan"),
+    pytest.param(
+        with_value((1, "W"), (2, 1), np.inf),
+        ["params: layer 1 W", "(2, 1)", "learning rate"],
+        id="W1-inf",
+    ),
+    pytest.param(
+        with_value((2, "b"), 1, np.nan),
+        ["params: layer 2 b", "(1,)"],
+        id="b2-nan",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "words"), NON_FINITE_CASES)
+def test_backward_refuses_values_that_are_not_finite(case, words):
+    from manual_backprop import backward
+    from manual_backprop.errors import NonFiniteError
+
+    with pytest.raises(NonFiniteError) as caught:
+        backward(*case)
+    message = str(caught.value)
+    for word in [*words, "NaN or infinite", "finite numbers"]:
+        assert word in message, message
+
+
+def test_forward_refuses_values_that_are_not_finite():
+    from manual_backprop import forward
+    from manual_backprop.errors import NonFiniteError
+
+    spec, params, x, _ = with_value(2, (0, 0), np.nan)
+    with pytest.raises(NonFiniteError, match="x holds 1 NaN"):
+        forward(spec, params, x)
+    spec, params, x, _ = with_value((2, "W"), (0, 0), np.inf)
+    with pytest.raises(NonFiniteError, match="params: layer 2 W"):
+        forward(spec, params, x)
+
+
+def test_check_false_still_skips_every_check():
+    from manual_backprop import backward
+
+    grads = backward(*with_value(2, (0, 0), np.nan), check=False)
+    assert np.isnan(grads.loss)
+
+
+@pytest.mark.parametrize(
+    ("index", "dtype"), [(2, "float32"), (3, "float32")], ids=["x", "labels"]
+)
+def test_a_python_list_is_refused_as_not_an_array(index, dtype):
+    from manual_backprop import backward
+    from manual_backprop.errors import InputTypeError
+
+    case = list(good())
+    name = "x" if index == 2 else "labels"
+    case[index] = case[index].tolist()
+    with pytest.raises(InputTypeError) as caught:
+        backward(*case)
+    message = str(caught.value)
+    assert f"{name} must be an array" in message, message
+    assert "received a list" in message, message
+    assert f"np.asarray({name}, dtype='{dtype}')" in message, message
+    assert "shape ()" not in message
+
+
+def test_a_list_as_a_weight_is_refused_as_not_an_array():
+    from manual_backprop import backward
+    from manual_backprop.errors import InputTypeError
+
+    spec, params, x, labels = good()
+    params = (LayerParams(params[0].W.tolist(), params[0].b), params[1])
+    with pytest.raises(InputTypeError, match="params: layer 1 W must be an array"):
+        backward(spec, params, x, labels)
+
+
+@pytest.mark.parametrize("flag", ["input_grad", "check"])
+@pytest.mark.parametrize("value", ["no", 1, "False"])
+def test_flags_must_be_bools(flag, value):
+    from manual_backprop import backward
+
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        backward(*good(), **{flag: value})
+
+
+# Arrays of two libraries mixed (TensorFlow tensors where the computation
+# runs on numpy), and TensorFlow tensors where only numpy arrays work.
+
+
+@pytest.fixture()
+def tf():
+    return pytest.importorskip("tensorflow", reason="TensorFlow is not installed")
+
+
+def tensor_params(tf, params):
+    return tuple(LayerParams(tf.constant(W), tf.constant(b)) for W, b in params)
+
+
+def test_tensorflow_params_with_numpy_inputs_are_refused(tf):
+    from manual_backprop import backward
+
+    spec, params, x, labels = good()
+    with pytest.raises(TypeError) as caught:
+        backward(spec, tensor_params(tf, params), x, labels)
+    message = str(caught.value)
+    for word in [
+        "params: layer 1 W",
+        "TensorFlow tensor",
+        "runs on numpy",
+        "chosen from x",
+        "np.asarray(W)",
+        "backend='tensorflow'",
+    ]:
+        assert word in message, message
+    assert isinstance(caught.value, ManualBackpropError)
+
+
+def test_a_tensorflow_input_with_backend_numpy_is_refused(tf):
+    from manual_backprop import backward
+
+    spec, params, x, labels = good()
+    with pytest.raises(TypeError, match=r"^x is a TensorFlow tensor.*backend='numpy'"):
+        backward(spec, params, tf.constant(x), labels, backend="numpy")
+    with pytest.raises(TypeError, match="params: layer 2 b is a TensorFlow tensor"):
+        tparams = (params[0], LayerParams(params[1].W, tf.constant(params[1].b)))
+        backward(spec, tparams, x, labels, backend="numpy")
+
+
+def test_numpy_arrays_still_run_on_the_tensorflow_backend(tf):
+    from manual_backprop import backward
+
+    spec, params, x, labels = good()
+    mixed = backward(spec, params, tf.constant(x), labels)
+    by_name = backward(spec, params, x, labels, backend="tensorflow")
+    np.testing.assert_allclose(np.asarray(mixed.loss), np.asarray(by_name.loss))
+
+
+def test_a_tensorflow_dtype_error_suggests_tf_cast(tf):
+    from manual_backprop import backward
+
+    spec, params, x, labels = good()
+    with pytest.raises(DTypeError, match=r"tf\.cast\(x, tf\.float32\)"):
+        backward(spec, params, tf.constant(x, tf.float64), labels)
+    tparams = tensor_params(tf, cast_W(2, "float64")[1])
+    with pytest.raises(DTypeError, match=r"layer 2 W .*tf\.cast\(W, tf\.float32\)"):
+        backward(spec, tparams, tf.constant(x), tf.constant(labels))
+
+
+def test_tensorflow_values_that_are_not_finite_are_refused_eagerly(tf):
+    from manual_backprop import backward
+    from manual_backprop.errors import NonFiniteError
+
+    spec, params, x, labels = with_value((1, "b"), 3, np.nan)
+    with pytest.raises(NonFiniteError, match="params: layer 1 b holds 1 NaN"):
+        backward(spec, tensor_params(tf, params), tf.constant(x), tf.constant(labels))
+
+
+def test_inside_tf_function_the_finiteness_check_is_skipped(tf):
+    from manual_backprop import backward
+
+    spec, params, x, labels = good()
+
+    @tf.function(autograph=False)
+    def traced(tparams, tx, tlabels):
+        return backward(spec, tparams, tx, tlabels, backend="tensorflow").loss
+
+    loss = traced(tensor_params(tf, params), tf.constant(x), tf.constant(labels))
+    expected = np.asarray(backward(spec, params, x, labels).loss)
+    np.testing.assert_allclose(np.asarray(loss), expected, rtol=1e-6)
+
+
+def test_train_refuses_tensorflow_tensors_clearly(tf):
+    from manual_backprop import train
+
+    spec, params, x, labels = good()
+    with pytest.raises(TypeError) as caught:
+        train(spec, tensor_params(tf, params), tf.constant(x), labels)
+    message = str(caught.value)
+    assert "train() supports numpy arrays only" in message, message
+    assert "x is a TensorFlow tensor" in message, message
+    assert "backend='tensorflow'" in message, message

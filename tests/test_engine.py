@@ -175,3 +175,132 @@ def test_training_on_digits_lowers_the_loss():
         seed=0,
     )
     assert history.epoch_losses[-1] < 0.5 * history.epoch_losses[0]
+
+
+def test_gradients_iterate_over_the_layers_in_order():
+    spec, params, x, labels = small_case()
+    grads = mb.backward(spec, params, x, labels)
+
+    assert len(grads) == 2
+    assert list(grads) == list(grads.layers)
+    assert [g for g in grads][0] is grads[1]
+    assert grads[np.int64(2)] is grads.layers[1]
+
+
+def test_a_layer_index_out_of_range_is_reported_as_given():
+    spec, params, x, labels = small_case()
+    grads = mb.backward(spec, params, x, labels)
+
+    for index in (-3, 3, 0):
+        with pytest.raises(IndexError, match=rf"received {index}\.$"):
+            grads[index]
+
+
+@pytest.mark.parametrize("index", ["1", slice(1, None), 1.0, True])
+def test_layers_are_indexed_by_integers_only(index):
+    spec, params, x, labels = small_case()
+    grads = mb.backward(spec, params, x, labels)
+
+    with pytest.raises(TypeError, match=r"integers 1 … 2.*grads\.layers"):
+        grads[index]
+
+
+# SGD: only gradients of the same network, only real numbers as settings.
+
+
+def other_network():
+    spec = mb.NetworkSpec((4, 5, 3), ("relu", "softmax"), "categorical_crossentropy")
+    params = mb.init_params(spec, seed=1)
+    _, _, x, labels = small_case()
+    return params, mb.backward(spec, params, x, labels).param_grads()
+
+
+def test_sgd_refuses_gradients_of_another_network():
+    spec, params, x, labels = small_case()
+    grads = mb.backward(spec, params, x, labels).param_grads()
+    _, other_grads = other_network()
+
+    with pytest.raises(mb.ShapeError, match=r"params have 2 layer\(s\) but grads 1"):
+        mb.SGD().step(params, grads[:1])
+    with pytest.raises(
+        mb.ShapeError, match=r"layer 1 W has shape \(6, 4\) but its gradient \(5, 4\)"
+    ):
+        mb.SGD().step(params, other_grads)
+    with pytest.raises(TypeError, match=r"param_grads\(\)"):
+        mb.SGD().step(params, mb.backward(spec, params, x, labels))
+
+
+def test_sgd_with_momentum_refuses_a_second_network():
+    spec, params, x, labels = small_case()
+    grads = mb.backward(spec, params, x, labels).param_grads()
+    other_params, other_grads = other_network()
+
+    optimizer = mb.SGD(0.1, momentum=0.9)
+    optimizer.step(params, grads)
+    with pytest.raises(
+        mb.ShapeError,
+        match=r"layer 1 W has shape \(5, 4\) but its velocity.*\(6, 4\).*new SGD",
+    ):
+        optimizer.step(other_params, other_grads)
+
+    optimizer.velocities = None  # a reset, as the message says
+    optimizer.step(other_params, other_grads)
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"learning_rate": "0.1"}, "learning_rate must be a real number"),
+        ({"learning_rate": True}, "learning_rate must be a real number"),
+        ({"momentum": "0.9"}, "momentum must be a real number"),
+        ({"momentum": 0.9, "nesterov": "yes"}, "nesterov must be True or False"),
+    ],
+)
+def test_sgd_settings_of_the_wrong_type_are_refused(kwargs, words):
+    with pytest.raises(TypeError, match=words):
+        mb.SGD(**kwargs)
+
+
+def test_sgd_accepts_numpy_numbers():
+    optimizer = mb.SGD(np.float32(0.1), momentum=np.float64(0.5), nesterov=np.True_)
+    assert optimizer.nesterov is True
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "1"])
+def test_init_params_names_a_bad_seed(seed):
+    spec, _, _, _ = small_case()
+    with pytest.raises(mb.ManualBackpropError, match="seed must be an integer, 0 or"):
+        mb.init_params(spec, seed=seed)
+
+
+def test_train_names_a_bad_seed():
+    spec, params, x, labels = small_case()
+    with pytest.raises(mb.ManualBackpropError, match="seed must be an integer"):
+        mb.train(spec, params, x, labels, seed=-1)
+
+
+# Files: a missing folder is refused, as the CLI's --json refuses it.
+
+
+def test_saving_into_a_missing_folder_is_refused(tmp_path):
+    spec, params, _, _ = small_case()
+    missing = tmp_path / "no" / "such"
+
+    with pytest.raises(mb.SpecError, match=r"folder .*no/such' does not exist.*create"):
+        mb.save_params(missing / "params.npz", params)
+    with pytest.raises(mb.SpecError, match=r"folder .*no/such' does not exist.*create"):
+        spec.save(missing / "net.json")
+    with pytest.raises(mb.SpecError, match="it is a folder"):
+        spec.save(tmp_path)
+    assert not (tmp_path / "no").exists()
+
+
+def test_case_files_still_create_their_folder(tmp_path):
+    # Failing property tests write cases into a replay folder that may not
+    # exist yet (MANUAL_BACKPROP_REPLAY_DIR); save_case makes it.
+    from manual_backprop.replay import load_case, save_case
+
+    spec, params, x, labels = small_case()
+    path = tmp_path / "replays" / "case.npz"
+    save_case(path, spec, params, x, labels)
+    assert load_case(path).spec == spec
