@@ -10,8 +10,10 @@ Importing this package never imports TensorFlow.
 from .engine import ForwardPass, Gradients, LayerGradients, backward, forward
 from .errors import (
     DTypeError,
+    InputTypeError,
     LabelError,
     ManualBackpropError,
+    NonFiniteError,
     ShapeError,
     SpecError,
 )
@@ -29,11 +31,13 @@ __all__ = [
     "ForwardPass",
     "Gradients",
     "History",
+    "InputTypeError",
     "LabelError",
     "LayerGradients",
     "LayerParams",
     "ManualBackpropError",
     "NetworkSpec",
+    "NonFiniteError",
     "Params",
     "ShapeError",
     "SpecError",
