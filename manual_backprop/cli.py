@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -64,8 +64,19 @@ class _Outcome:
         return all(r.passed for r in self.reports)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr and exit status 2.
+
+    The usage block argparse prints first would bury the one line that
+    says what is wrong; ``--help`` still shows it.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="manual-backprop",
         description="A hand-written backprop engine, cross-checked against TensorFlow.",
     )
@@ -155,7 +166,7 @@ def _seed(text: str) -> int:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(
-            f"--seed must be an integer, 0 or more; received {text!r}"
+            f"must be an integer, 0 or more; received {text!r}"
         )
     return value
 

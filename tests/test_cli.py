@@ -245,7 +245,7 @@ def test_parameters_already_in_the_requested_dtype_are_accepted(tmp_path):
 @pytest.mark.parametrize(
     "extra, words",
     [
-        (["--seed", "abc"], "--seed must be an integer"),
+        (["--seed", "abc"], "--seed: must be an integer"),
         (["--random", "3"], "--random"),
         (["--epochs", "2"], "--epochs"),
         (["--max-width", "4"], "--max-width"),
