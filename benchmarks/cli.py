@@ -7,7 +7,10 @@ import dataclasses
 import os
 import shlex
 import sys
+import tempfile
 from pathlib import Path
+
+from manual_backprop.cli import OneLineParser
 
 from .implementations import BY_NAME
 from .shapes import PRESETS
@@ -29,28 +32,20 @@ def _ceiling_n(text: str) -> int:
 
 
 def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
-    """Refuse an ``--out`` that could not be created, without creating it.
+    """Make ``--out`` now, and a file in it, or refuse it before any timing.
 
-    The folder itself is made by ``report.write_all``, once there are
-    results to write, so a run that fails early leaves nothing behind.
+    Permission bits alone can lie (root passes them, ``/proc`` refuses
+    everyone), so the test is to create.  A run that fails later leaves the
+    folder empty behind it.
     """
-    if out.exists():
-        if not out.is_dir():
-            parser.error(f"--out {out}: exists and is not a folder; name a folder")
-        if not os.access(out, os.W_OK | os.X_OK):
-            parser.error(f"--out {out}: cannot write in that folder; name another")
-        return
-    parent = out.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        parser.error(
-            f"--out {out}: {parent} is a file, not a folder; name another path"
-        )
-    if not os.access(parent, os.W_OK | os.X_OK):
-        parser.error(
-            f"--out {out}: cannot create folders in {parent}; name another path"
-        )
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out}: exists and is not a folder; name a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        parser.error(f"--out {out}: cannot write there ({err.strerror}); name another")
 
 
 def _label(kind: str, path: Path) -> str:
@@ -61,7 +56,7 @@ def _label(kind: str, path: Path) -> str:
 
 
 def _parser(prog: str = "manual-backprop bench") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=prog,
         description=(
             "Time one training step (forward, backward, SGD) of the engine "

@@ -23,6 +23,7 @@ from typing import Any
 
 from manual_backprop import engine
 from manual_backprop.backend import NUMPY
+from manual_backprop.cli import OneLineParser
 from manual_backprop.optimizers import SGD
 
 from .ceiling import step_gemms
@@ -66,7 +67,7 @@ def _repeats(text: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     # The docstring's first line, less the command that the usage shows.
     first = (__doc__ or "").partition("\n")[0].partition(": ``")[0]
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m benchmarks.profile_engine", description=f"{first}."
     )
     small = PLAIN["small"]

@@ -200,7 +200,7 @@ def markdown(results: dict[str, Any], command: str) -> str:
     ]
     for run in results["runs"]:
         lines += _run_markdown(run)
-    if "memory" in results:
+    if results.get("memory", {}).get("rows"):
         lines += _memory_markdown(results["memory"])
     return "\n".join(lines) + "\n"
 

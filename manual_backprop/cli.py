@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -93,9 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--params", type=Path, help="parameters (.npz: W1, b1, …); needs --spec"
     )
-    verify.add_argument(
-        "--seed", type=_seed, default=0, help="seed, 0 or more (default 0)"
-    )
+    verify.add_argument("--seed", type=_seed, help="seed, 0 or more (default 0)")
     verify.add_argument(
         "--dtype", choices=DTYPES, help="override the description's dtype"
     )
@@ -193,10 +192,13 @@ def _verify(args: argparse.Namespace) -> int:
         raise SpecError("--params needs --spec: the description says what they fit.")
     if args.replay is not None and (args.spec or args.params):
         raise SpecError("--replay runs a saved case; drop --spec and --params.")
-    if args.replay is not None and args.dtype:
+    if args.replay is not None and (args.dtype or args.seed is not None):
+        given = "--dtype" if args.dtype else "--seed"
         raise SpecError(
-            "--replay reruns a saved case at its recorded dtype; drop --dtype."
+            f"--replay reruns a saved case as recorded (its dtype, parameters "
+            f"and batch); drop {given}."
         )
+    args.seed = 0 if args.seed is None else args.seed
     ignored = [
         option
         for option, value in (
@@ -229,6 +231,14 @@ def _verify(args: argparse.Namespace) -> int:
                 f"--json {args.json}: the folder {str(target.parent)!r} does not "
                 "exist; create it first."
             )
+        try:  # a file must be creatable there: permissions alone can lie
+            with tempfile.TemporaryFile(dir=target.parent):
+                pass
+        except OSError as err:
+            raise SpecError(
+                f"--json {args.json}: cannot write in the folder "
+                f"{str(target.parent)!r} ({err.strerror}); choose another place."
+            ) from err
 
     explicit_mode = args.mode
     args.mode = args.mode or "function"
@@ -281,17 +291,17 @@ def _check(
     outcome.reports.append(report)
     outcome.labels.append(label)
     if save and not report.passed:
-        report.notes.append(_save_failure(label, kwargs))
+        report.notes.append(_save_failure(report, label, kwargs))
     return report
 
 
-def _save_failure(label: str, case: dict[str, Any]) -> str:
+def _save_failure(report: Any, label: str, case: dict[str, Any]) -> str:
     """Write a failing check to the replay folder; say how to rerun it."""
     from .replay import case_key, replay_dir, save_case
 
     prop = f"verify: {label}"
     spec, params, x, labels = (case[k] for k in ("spec", "params", "x", "labels"))
-    key = case_key(spec, params, x, labels, prop)
+    key = case_key(spec, params, x, labels, f"{prop}|{case['mode']}")
     path = Path(replay_dir()) / f"verify-{key}.npz"
     meta = {"property": prop, "mode": case["mode"]}
     try:
@@ -299,6 +309,7 @@ def _save_failure(label: str, case: dict[str, Any]) -> str:
         save_case(path, spec, params, x, labels, meta)
     except OSError as err:
         return f"could not save the case to {path}: {err}"
+    report.replay = str(path)
     return f"case saved; rerun it with: manual-backprop verify --replay {path}"
 
 

@@ -46,7 +46,7 @@ DEFAULT_REPLAY_DIR = "replays"
 def replay_dir() -> str:
     """Where failing cases are written: ``$MANUAL_BACKPROP_REPLAY_DIR``
     or ``replays/``."""
-    return os.environ.get(REPLAY_ENV, DEFAULT_REPLAY_DIR)
+    return os.environ.get(REPLAY_ENV) or DEFAULT_REPLAY_DIR
 
 
 def case_key(
@@ -131,6 +131,11 @@ def load_case(path: str | os.PathLike[str]) -> Case:
         raise SpecError(f"case file {name!r}: meta is not valid JSON: {err}.") from err
     if not isinstance(meta, dict):
         raise SpecError(f"case file {name!r}: meta must be a JSON object.")
+    if meta.get("format", FORMAT) != FORMAT:
+        raise SpecError(
+            f"case file {name!r} is in format {meta['format']!r}; this version "
+            f"reads {FORMAT!r}."
+        )
 
     expected = {f"{k}{layer}" for layer in range(1, spec.depth + 1) for k in "Wb"}
     present = {k for k in arrays if k[:1] in "Wb" and k[1:].isdigit()}

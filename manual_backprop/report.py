@@ -140,6 +140,7 @@ class Report:
     mode_note: str = ""
     notes: list[str] = field(default_factory=list)
     sgd: dict[str, Any] | None = None
+    replay: str | None = None  # the case file a failure was saved to
 
     @property
     def passed(self) -> bool:
@@ -201,11 +202,8 @@ class Report:
             f"{first.n_failing} element(s) over tolerance, worst by a factor "
             f"{_fmt(first.ratio)}; verdict: {_verdict_words(first.verdict)}.",
         ]
-        delta = self.first_divergent_delta
-        lines.append(
-            "  first diverging δ: "
-            + (f"layer {delta}" if delta is not None else "none (every δ agrees)")
-        )
+        if first.worst:
+            lines.append(f"  worst elements of {first.name}:")
         for element in first.worst:
             lines.append(
                 f"    at {list(element.index)}: engine {_fmt(element.engine)}, "
@@ -214,6 +212,11 @@ class Report:
                 f"(exceeded ×{_fmt(element.ratio)})"
             )
         lines.append(f"  tolerance rule: {first.rule}")
+        delta = self.first_divergent_delta
+        lines.append(
+            "  first diverging δ: "
+            + (f"layer {delta}" if delta is not None else "none (every δ agrees)")
+        )
         others = [c.name for c in failures[1:6]]
         if others:
             more = len(failures) - 1 - len(others)
@@ -265,6 +268,7 @@ class Report:
             "max_abs": json_number(self.max_abs),
             "sgd": self.sgd,
             "notes": list(self.notes),
+            "replay": self.replay,
             "comparisons": [c.to_dict() for c in self.comparisons],
             "versions": versions(),
         }
@@ -320,8 +324,8 @@ def _verdict_words(verdict: str) -> str:
             "from each other beyond it: the tolerance model is too tight here"
         ),
         "out-of-range": (
-            "neither: both overflowed to inf or NaN where the float64 truth "
-            "is finite, so this case cannot be checked at its dtype"
+            "neither can be judged: both are inf or NaN, so this case cannot "
+            "be checked at its dtype"
         ),
         "agree": "agree",
     }.get(verdict, verdict)

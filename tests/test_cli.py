@@ -266,3 +266,26 @@ def test_a_replay_refuses_a_dtype_override(tmp_path, capsys):
     save_case(path, *relu_at_zero_case())
     assert main(["verify", "--replay", str(path), "--dtype", "float64"]) == 2
     assert "--dtype" in capsys.readouterr().err
+
+
+def test_a_replay_refuses_a_seed_and_a_case_of_another_format(tmp_path, capsys):
+    path = tmp_path / "case.npz"
+    save_case(path, *relu_at_zero_case())
+    assert main(["verify", "--replay", str(path), "--seed", "3"]) == 2
+    assert "--seed" in capsys.readouterr().err
+
+    with np.load(path, allow_pickle=False) as data:
+        arrays = dict(data)
+    meta = json.loads(str(arrays["meta"][()]))
+    arrays["meta"] = np.array(json.dumps({**meta, "format": "manual-backprop-case/99"}))
+    np.savez(path, **arrays)
+    with pytest.raises(Exception, match="format"):
+        load_case(path)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux's /proc")
+def test_json_to_an_unwritable_folder_is_refused_before_the_run(spec_file, capsys):
+    # No file can be created in /proc, not even by root.
+    assert main(["verify", "--spec", str(spec_file), "--json", "/proc/r.json"]) == 2
+    captured = capsys.readouterr()
+    assert "cannot write" in captured.err and "PASS" not in captured.out

@@ -158,7 +158,7 @@ def test_a_too_tight_tolerance_is_called_round_off():
     assert 1.5 < row.ratio < 2
 
 
-def test_nan_on_both_sides_fails_where_the_truth_is_finite():
+def test_inf_or_nan_on_both_sides_never_passes():
     case = deep_case()
     ours, reference, truth = three_runs(case)
     nan = np.asarray(np.nan, dtype=np.asarray(ours.loss).dtype)
@@ -175,12 +175,21 @@ def test_nan_on_both_sides_fails_where_the_truth_is_finite():
     assert not row.passed
     assert row.verdict == "engine"
 
-    # Where the truth is not finite either, equal non-finite values agree.
+    # Not even where the truth is not finite either: nothing was checked.
     lost = dataclasses.replace(truth, loss=np.float64(np.nan))
     row = judged(
         case, both, dataclasses.replace(reference, loss=nan), lost
     ).comparisons[0]
-    assert row.passed
+    assert not row.passed
+    assert row.verdict == "out-of-range"
+
+    inf = np.asarray(np.inf, dtype=nan.dtype)
+    both_inf = dataclasses.replace(ours, loss=inf)
+    row = judged(
+        case, both_inf, dataclasses.replace(reference, loss=inf), truth
+    ).comparisons[0]
+    assert not row.passed
+    assert row.verdict == "out-of-range"
 
 
 def relu_case():
