@@ -417,8 +417,13 @@ def _not_an_array(argument: str, value: Any, dtype: str) -> InputTypeError:
     return InputTypeError(
         f"{argument} must be an array (a numpy or CuPy array or a TensorFlow "
         f"tensor); received a {type(value).__name__}. Convert it with "
-        f"np.asarray({argument}, dtype='{dtype}')."
+        f"np.asarray({_bare(argument)}, dtype='{dtype}')."
     )
+
+
+def _bare(argument: str) -> str:
+    """The array's own name for suggested code: ``x`` of ``"FILE: x"``."""
+    return argument.rsplit(": ", 1)[-1]
 
 
 def check_inputs(spec: NetworkSpec, x: Any, argument: str = "x") -> None:
@@ -436,7 +441,7 @@ def check_inputs(spec: NetworkSpec, x: Any, argument: str = "x") -> None:
     if dtype != spec.dtype:
         raise DTypeError(
             f"{argument} has dtype {dtype} but the network is {spec.dtype}; "
-            f"cast it with {cast_hint(x, spec.dtype, argument)} (nothing is "
+            f"cast it with {cast_hint(x, spec.dtype, _bare(argument))} (nothing is "
             "cast silently)."
         )
 
@@ -484,7 +489,7 @@ def check_labels(
     if dtype != spec.dtype:
         raise DTypeError(
             f"{argument} has dtype {dtype} but the network is {spec.dtype}; "
-            f"cast it with {cast_hint(labels, spec.dtype, argument)}."
+            f"cast it with {cast_hint(labels, spec.dtype, _bare(argument))}."
         )
 
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputTypeError, ManualBackpropError, ShapeError
-from .params import LayerParams, Params
+from .errors import DTypeError, InputTypeError, ManualBackpropError, ShapeError
+from .params import LayerParams, Params, cast_hint, is_array, library_of
 
 
 class SGD:
@@ -79,7 +79,9 @@ class SGD:
         self.momentum = float(np.float32(momentum))
         self.nesterov = bool(nesterov)
         self.velocities: list[Any] | None = None
-        self._velocity_shapes: list[tuple[int, ...]] | None = None
+        # (shape, dtype, type) of every parameter the velocities were made
+        # for: one list comparison per step tells that they still fit.
+        self._velocity_keys: list[tuple[Any, Any, type]] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -91,17 +93,22 @@ class SGD:
         """One update of every ``W_l`` and ``b_l`` from its gradient.
 
         ``grads`` must be laid out as ``params`` (``Gradients.param_grads()``
-        gives that), and with momentum ``params`` as on the first call.
+        gives that), of the same shapes, dtypes and array library, and with
+        momentum ``params`` as on the first call.
         """
         try:
             flat = [p for pair in params for p in pair]
             flat_grads = [g for pair in grads for g in pair]
-            shapes = [w.shape for w in flat]
-            fits = shapes == [g.shape for g in flat_grads]
+            # The dtype and type too: numpy would promote float32 params
+            # with float64 grads, or hand back TensorFlow tensors, silently.
+            keys = [(w.shape, w.dtype, type(w)) for w in flat]
+            fits = keys == [(g.shape, g.dtype, type(g)) for g in flat_grads]
         except (TypeError, AttributeError):
             fits = False
         if not fits:
-            raise _mismatch(params, grads)
+            error = _mismatch(params, grads)
+            if error is not None:  # None: types differ, libraries do not
+                raise error
         eta, mu = self.learning_rate, self.momentum
 
         if mu == 0:
@@ -109,9 +116,9 @@ class SGD:
         else:
             if self.velocities is None:
                 self.velocities = [0 * w for w in flat]
-                self._velocity_shapes = shapes
-            elif shapes != self._velocity_shapes:
-                self._check_velocities(shapes)
+                self._velocity_keys = keys
+            elif keys != self._velocity_keys:
+                self._check_velocities(flat, keys)
             new = []
             for i, (w, g) in enumerate(zip(flat, flat_grads, strict=True)):
                 v = mu * self.velocities[i] - eta * g
@@ -123,26 +130,43 @@ class SGD:
 
         return tuple(LayerParams(new[i], new[i + 1]) for i in range(0, len(new), 2))
 
-    def _check_velocities(self, shapes: list[tuple[int, ...]]) -> None:
-        """Refuse parameters that the kept velocities do not fit."""
-        kept = [tuple(v.shape) for v in self.velocities or []]
-        if kept == shapes:  # velocities assigned from outside: fine
-            self._velocity_shapes = shapes
-            return
+    def _check_velocities(
+        self, flat: list[Any], keys: list[tuple[Any, Any, type]]
+    ) -> None:
+        """Refuse parameters that the kept velocities do not fit: another
+        count, shape, dtype or array library than theirs."""
+        kept = list(self.velocities or [])
         advice = (
             "one SGD with momentum keeps the velocities of one network; use "
-            "a new SGD(...) for another network (or set velocities = None)."
+            "a new SGD(...) for another network (or set opt.velocities = None "
+            "to start them again from zero)."
         )
-        if len(kept) != len(shapes):
+        if len(kept) != len(flat):
             raise ShapeError(
                 f"SGD.step: the velocities were made for {len(kept) // 2} "
-                f"layer(s) but params have {len(shapes) // 2}; {advice}"
+                f"layer(s) but params have {len(flat) // 2}; {advice}"
             )
-        i = next(i for i, (a, b) in enumerate(zip(kept, shapes, strict=True)) if a != b)
-        raise ShapeError(
-            f"SGD.step: layer {i // 2 + 1} {'Wb'[i % 2]} has shape {shapes[i]} "
-            f"but its velocity, made on an earlier step, {kept[i]}; {advice}"
-        )
+        for i, (w, v) in enumerate(zip(flat, kept, strict=True)):
+            where = f"SGD.step: layer {i // 2 + 1} {'Wb'[i % 2]}"
+            if tuple(w.shape) != tuple(v.shape):
+                raise ShapeError(
+                    f"{where} has shape {tuple(w.shape)} but its velocity, made "
+                    f"on an earlier step, {tuple(v.shape)}; {advice}"
+                )
+            if library_of(w) != library_of(v):
+                raise InputTypeError(
+                    f"{where} is a {library_of(w)} array but its velocity, "
+                    f"made on an earlier step, a {library_of(v)} one; {advice}"
+                )
+            if _dtype_name(w) != _dtype_name(v):
+                raise DTypeError(
+                    f"{where} is {_dtype_name(w)} but its velocity, made on an "
+                    f"earlier step, {_dtype_name(v)}: the step would return "
+                    f"{_dtype_name(v)} parameters; {advice}"
+                )
+        # Same shapes, dtypes and libraries (velocities assigned from outside,
+        # or tf.Variable params the first time): they fit.
+        self._velocity_keys = keys
 
 
 def _pairs(value: Any, argument: str) -> list[tuple[Any, ...]]:
@@ -167,8 +191,9 @@ def _pairs(value: Any, argument: str) -> list[tuple[Any, ...]]:
     return pairs
 
 
-def _mismatch(params: Any, grads: Any) -> ManualBackpropError:
-    """Why ``grads`` do not fit ``params``: the first layer, name and shapes."""
+def _mismatch(params: Any, grads: Any) -> ManualBackpropError | None:
+    """Why ``grads`` do not fit ``params``: the first layer and name, and
+    the shapes, libraries or dtypes that differ; ``None`` if they fit."""
     ours, theirs = _pairs(params, "params"), _pairs(grads, "grads")
     if len(ours) != len(theirs):
         return ShapeError(
@@ -179,7 +204,7 @@ def _mismatch(params: Any, grads: Any) -> ManualBackpropError:
     for layer, (pair, grad_pair) in enumerate(zip(ours, theirs, strict=True), 1):
         for name, w, g in zip("Wb", pair, grad_pair, strict=True):
             for argument, array in (("params", w), ("grads", g)):
-                if not hasattr(array, "shape"):
+                if not is_array(array):
                     return InputTypeError(
                         f"SGD.step: {argument} layer {layer} {name} must be an "
                         f"array; received {type(array).__name__}."
@@ -191,4 +216,26 @@ def _mismatch(params: Any, grads: Any) -> ManualBackpropError:
                     "gradients must come from the same network "
                     "(backward(spec, params, ...).param_grads())."
                 )
-    return ShapeError("SGD.step: grads do not fit params.")  # not reached
+            ours_lib, theirs_lib = library_of(w), library_of(g)
+            if ours_lib != theirs_lib:
+                return InputTypeError(
+                    f"SGD.step: layer {layer} {name} is a {ours_lib} array but "
+                    f"its gradient a {theirs_lib} one; the step would return "
+                    f"{theirs_lib} arrays. Compute the gradients on the "
+                    f"parameters' backend (backend='{ours_lib}') or convert "
+                    "one side first."
+                )
+            if _dtype_name(w) != _dtype_name(g):
+                return DTypeError(
+                    f"SGD.step: layer {layer} {name} is {_dtype_name(w)} but "
+                    f"its gradient {_dtype_name(g)}; the step would promote "
+                    "silently. Compute the gradients with the same params "
+                    "(backward(spec, params, ...).param_grads()) or cast "
+                    f"them with {cast_hint(g, _dtype_name(w), 'grad')}."
+                )
+    return None  # only the types differ, within one library: they fit
+
+
+def _dtype_name(array: Any) -> str:
+    dtype = array.dtype
+    return str(getattr(dtype, "name", dtype))

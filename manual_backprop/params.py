@@ -22,7 +22,7 @@ from .errors import (
     ShapeError,
     SpecError,
 )
-from .spec import NetworkSpec, write_atomic
+from .spec import DTYPES, NetworkSpec, write_atomic
 
 
 class LayerParams(NamedTuple):
@@ -205,24 +205,71 @@ def read_npz(path: str | os.PathLike[str], what: str) -> dict[str, np.ndarray]:
     """
     name = str(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise SpecError(
-                    f"{what} {name!r} is a single .npy array, not an .npz archive."
-                )
-            return {key: data[key] for key in data.files}
+        data = np.load(path, allow_pickle=False)
     except FileNotFoundError as err:
         raise SpecError(f"{what} {name!r} does not exist.") from err
-    except (ValueError, zipfile.BadZipFile) as err:
-        # numpy answers "contains pickled (object) data" for any file that is
-        # neither a zip nor an .npy; unpickling is never the fix here.
-        raise SpecError(
-            f"{what} {name!r} is not an .npz archive of plain arrays (as "
-            "np.savez writes); it cannot be read without unpickling, which "
-            "is never done here."
-        ) from err
+    except (ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise SpecError(_unreadable(path, what, err)) from err
     except OSError as err:
         raise SpecError(f"cannot read {what} {name!r}: {err.strerror}.") from err
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise SpecError(
+            f"{what} {name!r} is a single .npy array, not an .npz archive; "
+            "write it with np.savez."
+        )
+    with data:
+        try:
+            return {key: data[key] for key in data.files}
+        except (ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise SpecError(_unreadable(path, what, err)) from err
+
+
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK"
+PICKLE_PROTOCOL = b"\x80"  # the first byte of a pickle of protocol 2 or more
+
+
+def _unreadable(path: str | os.PathLike[str], what: str, err: Exception) -> str:
+    """Why np.load refused ``path``, told from the file's first bytes.
+
+    numpy says "contains pickled (object) data" both for a pickled array
+    and for any file that is neither a zip nor an .npy; only the first is
+    about pickles.
+    """
+    name = str(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(NPY_MAGIC))
+    except OSError:
+        head = b""
+    if "Object arrays" in str(err):
+        return (
+            f"{what} {name!r} holds an array of Python objects, stored as a "
+            "pickle; pickles are never loaded here (loading one can run "
+            "code). Save arrays of numbers (np.savez with float or int "
+            "arrays)."
+        )
+    if head.startswith(ZIP_MAGIC):
+        return (
+            f"{what} {name!r} is a damaged .npz archive ({err}); write it "
+            "again with np.savez."
+        )
+    if head.startswith(NPY_MAGIC):
+        return (
+            f"{what} {name!r} is an .npy file numpy cannot read ({err}), "
+            "and not an .npz archive in any case; write it with np.savez."
+        )
+    if not head:
+        return f"{what} {name!r} is empty, not an .npz archive."
+    pickled = (
+        " It looks like a Python pickle, which is never loaded here."
+        if head.startswith(PICKLE_PROTOCOL)
+        else ""
+    )
+    return (
+        f"{what} {name!r} is not an .npz archive (the zip of .npy arrays "
+        f"that np.savez writes): it is not a zip file at all.{pickled}"
+    )
 
 
 def load_params(path: str | os.PathLike[str], spec: NetworkSpec) -> Params:
@@ -242,4 +289,17 @@ def load_params(path: str | os.PathLike[str], spec: NetworkSpec) -> Params:
     pairs = [
         (arrays[f"W{layer}"], arrays[f"b{layer}"]) for layer in range(1, spec.depth + 1)
     ]
-    return check_params(spec, pairs, argument=str(path))
+    try:
+        return check_params(spec, pairs, argument=str(path))
+    except DTypeError as err:
+        found = {_dtype_name(array) for pair in pairs for array in pair}
+        if len(found) != 1 or not found <= set(DTYPES):
+            raise
+        (dtype,) = found
+        raise DTypeError(
+            f"parameters file {str(path)!r} holds {dtype} parameters but the "
+            f"network description is {spec.dtype}; make the description "
+            f'{dtype} ("dtype": "{dtype}" in its JSON, or --dtype {dtype} '
+            "on the command line), or cast the arrays with "
+            f".astype('{spec.dtype}') and save them again."
+        ) from err

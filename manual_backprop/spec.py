@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import SpecError
 
@@ -74,6 +77,9 @@ DTYPES = ("float32", "float64")
 DEFAULT_NEGATIVE_SLOPE = 0.2
 DEFAULT_ELU_ALPHA = 1.0
 DEFAULT_HUBER_DELTA = 1.0
+
+# The activations that take a parameter, and its name.
+PARAMETERS = {"leaky_relu": "negative_slope", "elu": "alpha"}
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,43 @@ def _is_finite(number: int | float) -> bool:
         return math.isfinite(number)
     except OverflowError:  # an int beyond float's range
         return False
+
+
+def _check_dtype(dtype: Any) -> str:
+    """``"float32"``/``"float64"``, from that name, a numpy type or dtype."""
+    name = None
+    if isinstance(dtype, str):
+        name = str(dtype)
+    elif isinstance(dtype, np.dtype):
+        name = dtype.name
+    elif isinstance(dtype, type) and issubclass(dtype, np.generic):
+        name = np.dtype(dtype).name
+    if name not in DTYPES:
+        raise SpecError(
+            f"dtype must be one of {', '.join(DTYPES)} (a name, np.float32 "
+            f"or np.dtype('float32')); received {dtype!r}."
+        )
+    return name
+
+
+def _check_in_dtype(where: str, number: float, dtype: str) -> None:
+    """Refuse a number that overflows, or for a positive one vanishes,
+    once cast to the network's dtype."""
+    with np.errstate(over="ignore", under="ignore"):
+        cast = np.dtype(dtype).type(float(number))
+    if not np.isfinite(cast):
+        raise SpecError(
+            f"{where} is {float(number)!r}, finite in float64 but {cast} once "
+            f"cast to the network's dtype {dtype}; give a value within "
+            f"±{float(np.finfo(dtype).max):.4g} or make the network float64."
+        )
+    if number > 0 and cast == 0:
+        raise SpecError(
+            f"{where} is {float(number)!r}, positive in float64 but 0 once cast to "
+            f"the network's dtype {dtype}; give a larger value ({dtype}'s "
+            f"smallest is {float(np.finfo(dtype).smallest_subnormal):.2g}) or "
+            "make the network float64."
+        )
 
 
 def _known_activation(name: Any, layer: int) -> str:
@@ -243,10 +286,13 @@ class NetworkSpec:
             )
         object.__setattr__(self, "loss", loss)
 
-        if self.dtype not in DTYPES:
-            raise SpecError(
-                f"dtype must be one of {', '.join(DTYPES)}; received {self.dtype!r}."
-            )
+        dtype = _check_dtype(self.dtype)
+        object.__setattr__(self, "dtype", dtype)
+        for layer, act in enumerate(activations, start=1):
+            key = PARAMETERS.get(act.name)
+            if key is not None:
+                where = f"layer {layer}: {act.name} parameter {key!r}"
+                _check_in_dtype(where, getattr(act, key), dtype)
 
         _check_flag("from_logits", self.from_logits)
         if self.from_logits and loss not in CROSS_ENTROPIES:
@@ -279,6 +325,7 @@ class NetworkSpec:
                 f"huber_delta is a parameter of the huber loss only; the loss "
                 f"is {loss}. Drop huber_delta or use loss 'huber'."
             )
+        _check_in_dtype("huber_delta", delta, dtype)
         object.__setattr__(self, "huber_delta", float(delta))
 
     def _resolve_fused(self) -> bool:
@@ -386,7 +433,7 @@ class NetworkSpec:
     @classmethod
     def from_json(cls, text: str) -> NetworkSpec:
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
         except json.JSONDecodeError as err:
             raise SpecError(
                 f"the network description is not valid JSON: {err.msg} at "
@@ -405,12 +452,36 @@ class NetworkSpec:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NetworkSpec:
         try:
-            text = Path(path).read_text()
+            data = Path(path).read_bytes()
         except OSError as err:
             raise SpecError(
                 f"cannot read the network description {str(path)!r}: {err.strerror}."
             ) from err
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise SpecError(
+                f"the network description {str(path)!r} is not UTF-8 text "
+                f"(byte {data[err.start]:#04x} at offset {err.start}); it must "
+                "be a JSON file in UTF-8, as NetworkSpec.save writes it."
+            ) from err
         return cls.from_json(text)
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s hook: a key given twice in one object is an error
+    (plain JSON readers keep the last one silently)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            keys = ", ".join(repr(k) for k, _ in pairs)
+            raise SpecError(
+                f"the network description gives the key {key!r} twice in one "
+                f"object (keys {keys}); keep one {key!r}: which one was meant "
+                "is not guessed."
+            )
+        seen[key] = value
+    return seen
 
 
 def _check_widths(widths: Any) -> tuple[int, ...]:
@@ -424,13 +495,23 @@ def _check_widths(widths: Any) -> tuple[int, ...]:
             f"widths must list the input width and at least one layer width, "
             f"e.g. [4, 1]; received {list(widths)}."
         )
+    checked = []
     for i, width in enumerate(widths):
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        try:
+            number = None if _is_bool(width) else operator.index(width)
+        except TypeError:
+            number = None
+        if number is None or number < 1:
             where = "the input width" if i == 0 else f"layer {i}'s width"
             raise SpecError(
                 f"widths[{i}] ({where}) must be a positive integer; received {width!r}."
             )
-    return tuple(int(w) for w in widths)
+        checked.append(number)
+    return tuple(checked)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool | np.bool_)
 
 
 def check_writable(target: Path) -> None:

@@ -179,6 +179,17 @@ DESCRIPTION_CASES = [
     pytest.param(describe(dtype="float16"), ["dtype", "float16"], id="bad-dtype"),
     pytest.param(describe(widths=[3, 0, 2]), ["widths[1]", "layer 1"], id="zero-width"),
     pytest.param(describe(colour="blue"), ["colour"], id="unknown-key"),
+    pytest.param(
+        '{"widths": [3, 2], "activations": ["relu"], "loss": "mse", "loss": "mae"}',
+        ["'loss' twice", "keep one 'loss'"],
+        id="duplicate-key",
+    ),
+    pytest.param(
+        '{"widths": [3, 2], "loss": "mse", '
+        '"activations": [{"name": "elu", "alpha": 1, "alpha": 2}]}',
+        ["'alpha' twice", "'name', 'alpha', 'alpha'"],
+        id="duplicate-key-in-an-activation",
+    ),
 ]
 
 
@@ -214,6 +225,32 @@ def test_a_case_whose_arrays_do_not_fit_its_description_is_refused(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(ShapeError, match="layer 2 W"):
         load_case(path)
+
+
+@pytest.mark.parametrize("key", ["x", "labels"])
+def test_a_case_of_another_dtype_suggests_code_with_the_bare_name(tmp_path, key):
+    path = tmp_path / "t_x64.npz"
+    save_case(path, *good())
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays[key] = arrays[key].astype("float64")
+    np.savez(path, **arrays)
+    with pytest.raises(DTypeError) as caught:
+        load_case(path)
+    message = str(caught.value)
+    assert f"{path}: {key} has dtype float64" in message, message
+    assert f"cast it with {key}.astype('float32')" in message, message
+
+
+def test_a_labelled_argument_that_is_not_an_array_suggests_the_bare_name():
+    from manual_backprop.engine import check_inputs
+    from manual_backprop.errors import InputTypeError
+
+    with pytest.raises(InputTypeError) as caught:
+        check_inputs(SPEC, [[1.0, 2.0, 3.0]], argument="case.npz: x")
+    message = str(caught.value)
+    assert message.startswith("case.npz: x must be an array"), message
+    assert "np.asarray(x, dtype='float32')" in message, message
 
 
 def test_an_unknown_execution_mode_is_refused():
@@ -300,6 +337,29 @@ INFINITE_DESCRIPTION_CASES = [
         ["layer 1", "name must be a string", "['relu']"],
         id="activation-name-not-a-string",
     ),
+    # Finite in float64, infinite once cast to the network's float32.
+    pytest.param(
+        describe(activations=[{"name": "elu", "alpha": 1e308}, "softmax"]),
+        ["layer 1", "elu", "'alpha'", "1e+308", "float32", "inf"],
+        id="elu-alpha-overflows-float32",
+    ),
+    pytest.param(
+        describe(activations=["relu", {"name": "leaky_relu", "negative_slope": -1e39}]),
+        ["layer 2", "leaky_relu", "'negative_slope'", "-1e+39", "float32"],
+        id="negative-slope-overflows-float32",
+    ),
+    pytest.param(
+        json.dumps(
+            {
+                "widths": [3, 1],
+                "activations": ["linear"],
+                "loss": "huber",
+                "huber_delta": 1e39,
+            }
+        ),
+        ["huber_delta", "1e+39", "float32", "inf"],
+        id="huber-delta-overflows-float32",
+    ),
 ]
 
 
@@ -310,6 +370,88 @@ def test_objects_and_non_finite_numbers_in_descriptions_are_refused(text, words)
     message = str(caught.value)
     for word in words:
         assert word in message, message
+
+
+def test_parameters_that_fit_float64_are_kept_in_a_float64_network():
+    spec = NetworkSpec(
+        (3, 2),
+        ({"name": "elu", "alpha": 1e308},),
+        "huber",
+        "float64",
+        huber_delta=1e300,
+    )
+    assert spec.activations[0].alpha == 1e308
+    assert spec.huber_delta == 1e300
+
+
+def test_an_activation_object_that_overflows_the_dtype_is_refused():
+    from manual_backprop.spec import Activation
+
+    big = Activation("elu", alpha=1e300)
+    NetworkSpec((3, 1), (big,), "mse", "float64")
+    with pytest.raises(SpecError, match=r"layer 1: elu parameter 'alpha' is 1e\+300"):
+        NetworkSpec((3, 1), (big,), "mse", "float32")
+
+
+def test_a_description_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "bin.json"
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(SpecError) as caught:
+        NetworkSpec.load(path)
+    message = str(caught.value)
+    assert str(path) in message, message
+    assert "not UTF-8" in message, message
+
+
+def test_the_cli_turns_a_binary_description_into_one_line_and_status_2(
+    tmp_path, capsys
+):
+    from manual_backprop.cli import main
+
+    path = tmp_path / "bin.json"
+    path.write_bytes(b"\xff\xfe")
+    assert main(["verify", "--spec", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "bin.json" in err and "UTF-8" in err, err
+
+
+def test_numpy_integers_are_widths_and_are_stored_as_ints():
+    spec = NetworkSpec((np.int64(3), np.int32(2)), ("relu",), "mse")
+    assert spec.widths == (3, 2)
+    assert all(type(width) is int for width in spec.widths)
+    assert spec == NetworkSpec((3, 2), ("relu",), "mse")
+
+
+@pytest.mark.parametrize("width", [np.True_, True, 2.0, np.float64(2), "2"])
+def test_bools_and_non_integers_are_not_widths(width):
+    with pytest.raises(SpecError, match=r"widths\[1\] .*positive integer"):
+        NetworkSpec((3, width), ("relu",), "mse")
+
+
+@pytest.mark.parametrize(
+    ("dtype", "name"),
+    [
+        (np.float32, "float32"),
+        (np.float64, "float64"),
+        (np.dtype("float32"), "float32"),
+        (np.dtype("float64"), "float64"),
+        ("float64", "float64"),
+    ],
+)
+def test_numpy_types_and_dtypes_are_stored_as_the_dtype_name(dtype, name):
+    spec = NetworkSpec((3, 2), ("relu",), "mse", dtype)
+    assert type(spec.dtype) is str
+    assert spec.dtype == name
+    assert spec == NetworkSpec((3, 2), ("relu",), "mse", name)
+
+
+@pytest.mark.parametrize(
+    "dtype", [float, np.float16, np.dtype("float16"), np.int32, "f4", None]
+)
+def test_other_dtypes_are_refused(dtype):
+    with pytest.raises(SpecError, match="dtype must be one of float32, float64"):
+        NetworkSpec((3, 2), ("relu",), "mse", dtype)
 
 
 def test_a_loss_object_is_refused_in_python_too():
@@ -524,6 +666,36 @@ def test_inside_tf_function_the_finiteness_check_is_skipped(tf):
     loss = traced(tensor_params(tf, params), tf.constant(x), tf.constant(labels))
     expected = np.asarray(backward(spec, params, x, labels).loss)
     np.testing.assert_allclose(np.asarray(loss), expected, rtol=1e-6)
+
+
+def test_sgd_refuses_tensorflow_gradients_for_numpy_parameters(tf):
+    from manual_backprop import SGD, backward
+    from manual_backprop.errors import InputTypeError
+
+    spec, params, x, labels = good()
+    grads = backward(spec, params, x, labels, backend="tensorflow").param_grads()
+    with pytest.raises(InputTypeError) as caught:
+        SGD().step(params, grads)
+    message = str(caught.value)
+    assert "layer 1 W is a numpy array but its gradient a tensorflow" in message
+
+
+def test_sgd_takes_variables_and_tensors_of_tensorflow_together(tf):
+    from manual_backprop import SGD, backward
+
+    spec, params, x, labels = good()
+    variables = tuple(LayerParams(tf.Variable(W), tf.Variable(b)) for W, b in params)
+    tensors = tensor_params(tf, params)
+    grads = backward(spec, tensors, x, labels, backend="tensorflow").param_grads()
+
+    optimizer = SGD(0.1, momentum=0.9)
+    first = optimizer.step(variables, grads)  # velocities made from Variables
+    second = optimizer.step(first, grads)  # then given EagerTensors
+    expected = SGD(0.1, momentum=0.9)
+    expected.step(tensors, grads)
+    np.testing.assert_allclose(
+        np.asarray(second[0].W), np.asarray(expected.step(first, grads)[0].W)
+    )
 
 
 def test_train_refuses_tensorflow_tensors_clearly(tf):

@@ -247,6 +247,75 @@ def test_sgd_with_momentum_refuses_a_second_network():
     optimizer.step(other_params, other_grads)
 
 
+def test_sgd_refuses_gradients_of_another_dtype():
+    spec, params, x, labels = small_case("float64")
+    grads = mb.backward(spec, params, x, labels).param_grads()
+    grads32 = tuple(mb.LayerParams(W, b.astype("float32")) for W, b in grads)
+
+    with pytest.raises(mb.DTypeError) as caught:
+        mb.SGD().step(params, grads32)
+    message = str(caught.value)
+    assert "layer 1 b is float64 but its gradient float32" in message, message
+    assert "grad.astype('float64')" in message, message
+
+
+class FakeTensor:
+    """Shape and dtype as a TensorFlow tensor has them, without TensorFlow."""
+
+    __module__ = "tensorflow.python.framework.ops"
+
+    def __init__(self, array):
+        self.shape = array.shape
+        self.dtype = array.dtype
+
+
+def test_sgd_refuses_gradients_of_another_array_library():
+    spec, params, x, labels = small_case()
+    grads = mb.backward(spec, params, x, labels).param_grads()
+    tensors = tuple(mb.LayerParams(FakeTensor(W), FakeTensor(b)) for W, b in grads)
+
+    with pytest.raises(TypeError) as caught:
+        mb.SGD().step(params, tensors)
+    message = str(caught.value)
+    assert "layer 1 W is a numpy array but its gradient a tensorflow" in message
+    assert "backend='numpy'" in message, message
+
+
+def test_sgd_with_momentum_refuses_a_network_of_another_dtype():
+    spec64, params64, x64, labels64 = small_case("float64")
+    spec32, params32, x32, labels32 = small_case("float32")
+    grads64 = mb.backward(spec64, params64, x64, labels64).param_grads()
+    grads32 = mb.backward(spec32, params32, x32, labels32).param_grads()
+
+    optimizer = mb.SGD(0.1, momentum=0.9)
+    optimizer.step(params64, grads64)
+    with pytest.raises(mb.DTypeError) as caught:
+        optimizer.step(params32, grads32)
+    message = str(caught.value)
+    assert "layer 1 W is float32 but its velocity" in message, message
+    assert "float64" in message, message
+    assert "new SGD" in message and "velocities = None" in message, message
+
+    optimizer.velocities = None  # a reset, as the message says
+    new = optimizer.step(params32, grads32)
+    assert new[0].W.dtype == np.float32
+
+
+def test_sgd_with_momentum_refuses_a_network_of_another_library():
+    spec, params, x, labels = small_case()
+    grads = mb.backward(spec, params, x, labels).param_grads()
+    optimizer = mb.SGD(0.1, momentum=0.9)
+    optimizer.step(params, grads)
+
+    tensors = tuple(mb.LayerParams(FakeTensor(W), FakeTensor(b)) for W, b in params)
+    tensor_grads = tuple(mb.LayerParams(FakeTensor(W), FakeTensor(b)) for W, b in grads)
+    with pytest.raises(TypeError) as caught:
+        optimizer.step(tensors, tensor_grads)
+    message = str(caught.value)
+    assert "layer 1 W is a tensorflow array but its velocity" in message, message
+    assert "new SGD" in message, message
+
+
 @pytest.mark.parametrize(
     "kwargs, words",
     [
@@ -280,6 +349,51 @@ def test_train_names_a_bad_seed():
 
 
 # Files: a missing folder is refused, as the CLI's --json refuses it.
+
+
+def test_a_file_that_is_not_a_zip_is_not_described_as_a_pickle(tmp_path):
+    path = tmp_path / "params.npz"
+    path.write_bytes(bytes(range(7, 200)))
+    spec, _, _, _ = small_case()
+    with pytest.raises(mb.SpecError) as caught:
+        mb.load_params(path, spec)
+    message = str(caught.value)
+    assert "is not an .npz archive" in message, message
+    assert "not a zip file" in message, message
+    assert "pickl" not in message, message
+
+
+def test_an_archive_of_objects_is_described_as_pickled(tmp_path):
+    path = tmp_path / "params.npz"
+    np.savez(path, W1=np.array([{"a": 1}], dtype=object))
+    spec, _, _, _ = small_case()
+    with pytest.raises(mb.SpecError) as caught:
+        mb.load_params(path, spec)
+    message = str(caught.value)
+    assert "Python objects" in message and "pickle" in message, message
+    assert "not a zip" not in message, message
+
+
+def test_a_single_npy_array_is_refused_as_not_an_archive(tmp_path):
+    path = tmp_path / "params.npy"
+    np.save(path, np.ones(3))
+    spec, _, _, _ = small_case()
+    with pytest.raises(mb.SpecError, match="single .npy array"):
+        mb.load_params(path, spec)
+
+
+def test_parameters_of_another_dtype_name_the_descriptions_dtype(tmp_path):
+    spec64, params64, _, _ = small_case("float64")
+    path = tmp_path / "params.npz"
+    mb.save_params(path, params64)
+    spec32, _, _, _ = small_case("float32")
+
+    with pytest.raises(mb.DTypeError) as caught:
+        mb.load_params(path, spec32)
+    message = str(caught.value)
+    assert "holds float64 parameters" in message, message
+    assert '"dtype": "float64"' in message, message
+    assert "--dtype float64" in message, message
 
 
 def test_saving_into_a_missing_folder_is_refused(tmp_path):
