@@ -79,7 +79,9 @@ def _parser(prog: str = "manual-backprop bench") -> argparse.ArgumentParser:
         "--impl",
         action="append",
         choices=sorted(BY_NAME),
-        help="time only this implementation (repeatable; default: all)",
+        help="time only this implementation (repeatable; default: all); "
+        "engine-numpy is always timed too, as the reference for the "
+        "gradient check and the ratios",
     )
     parser.add_argument(
         "--shape",
@@ -133,6 +135,11 @@ def main(argv: list[str], prog: str = "manual-backprop bench") -> int:
     impls = args.impl
     if impls is not None and "engine-numpy" not in impls:
         impls = ["engine-numpy", *impls]  # the reference for checks and ratios
+        print(
+            "note: engine-numpy is timed too, as the reference for the "
+            "gradient check and the ratios",
+            file=sys.stderr,
+        )
 
     def progress(total: int) -> tqdm:
         return tqdm(

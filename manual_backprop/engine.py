@@ -159,9 +159,10 @@ def forward(
     ``check`` validates as :func:`backward` does (``x`` and ``params``).
     """
     bk = resolve_backend(x, backend)
-    if check:
+    if check is not False:  # check=0 or None is refused, not taken as False
         _check_flag("check", check)
-        params = check_arguments(spec, params, x, None, bk, backend)
+        if check:
+            params = check_arguments(spec, params, x, None, bk, backend)
 
     with _quiet(bk):
         return _forward(spec, params, x, bk)
@@ -244,10 +245,13 @@ def backward(
         parameter gradient, and ``∂L/∂x``.
     """
     bk = resolve_backend(x, backend)
-    if check:  # nothing here runs with check=False: that path is timed
+    # Nothing here runs with check=False, the timed path; check=0 or None
+    # is refused rather than taken as False.
+    if check is not False:
         _check_flag("check", check)
         _check_flag("input_grad", input_grad)
-        params = check_arguments(spec, params, x, labels, bk, backend)
+        if check:
+            params = check_arguments(spec, params, x, labels, bk, backend)
 
     with _quiet(bk):
         return _backward(spec, params, x, labels, bk, input_grad)

@@ -574,12 +574,21 @@ def test_a_list_as_a_weight_is_refused_as_not_an_array():
 
 
 @pytest.mark.parametrize("flag", ["input_grad", "check"])
-@pytest.mark.parametrize("value", ["no", 1, "False"])
+@pytest.mark.parametrize("value", ["no", 1, "False", 0, None])
 def test_flags_must_be_bools(flag, value):
     from manual_backprop import backward
 
     with pytest.raises(TypeError, match=f"{flag} must be True or False"):
         backward(*good(), **{flag: value})
+
+
+@pytest.mark.parametrize("value", [0, None, "no"])
+def test_forward_refuses_a_check_flag_that_is_not_a_bool(value):
+    from manual_backprop import forward
+
+    spec, params, x, _ = good()
+    with pytest.raises(TypeError, match="check must be True or False"):
+        forward(spec, params, x, check=value)
 
 
 # Arrays of two libraries mixed (TensorFlow tensors where the computation
