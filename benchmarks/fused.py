@@ -60,6 +60,7 @@ class FusedStep:
         self.scratch_W = [np.empty_like(W) for W in self.W]
         self.scratch_b = [np.empty_like(b) for b in self.b]
         self.row = like(B, 1)
+        self.ones = np.ones(B, dtype)  # Σ_rows δ as the product 1ᵀ δ (BLAS)
 
     def __call__(self) -> tuple[Any, list[np.ndarray]]:
         depth = len(self.W)
@@ -102,7 +103,7 @@ class FusedStep:
             delta = self.delta[layer]
             x = self.x if layer == 0 else self.z[layer - 1]
             np.matmul(delta.T, x, out=self.dW[layer])
-            np.sum(delta, axis=0, out=self.db[layer])
+            np.matmul(self.ones, delta, out=self.db[layer])
             if layer > 0:
                 g, below = self.g[layer], self.delta[layer - 1]
                 np.matmul(delta, self.W[layer], out=g)

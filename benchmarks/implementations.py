@@ -9,7 +9,8 @@ gradients against the numpy engine's before timing, so a fast but wrong
 implementation cannot win.
 
 * ``engine-numpy``: ``manual_backprop.engine.backward`` on numpy arrays,
-  then ``manual_backprop.optimizers.SGD``.
+  then ``manual_backprop.optimizers.SGD`` updating the weights in place
+  (``in_place=True``), as the tape's ``assign_sub`` updates its variables.
 * ``engine-numpy-1blas``: the same with OpenBLAS limited to one thread
   during the step (``threadpoolctl``), immune to other jobs on the cores.
 * ``numpy-hand-fused``: not the engine, but the same step hand-fused for
@@ -44,7 +45,7 @@ import numpy as np
 
 from manual_backprop.engine import backward
 from manual_backprop.optimizers import SGD
-from manual_backprop.params import LayerParams
+from manual_backprop.params import LayerParams, pack_params, packed_like
 
 from .fused import FusedStep
 from .shapes import Problem
@@ -125,23 +126,26 @@ def _flat(pairs: Any) -> list[Any]:
 
 def _build_engine_array(problem: Problem, xp: Any, sync: Callable[[], None]) -> Built:
     spec = problem.spec
-    params = [
+    # Own copies, packed in one buffer (as train() does) and updated in
+    # place, as the tape's variables are.
+    params = pack_params(
         tuple(LayerParams(xp.asarray(W), xp.asarray(b)) for W, b in problem.params)
-    ]
+    )
+    out = packed_like(params)  # the gradients' buffer, reused every step
     x, labels = xp.asarray(problem.x), xp.asarray(problem.labels)
     optimizer = SGD(LEARNING_RATE)
 
     def step() -> Any:
         grads = backward(
-            spec, params[0], x, labels, check=False, input_grad=False
+            spec, params, x, labels, check=False, input_grad=False, out=out
         ).param_grads()
-        params[0] = optimizer.step(params[0], grads)
+        optimizer.step(params, grads, in_place=True)
         sync()
         return grads
 
     def to_numpy(grads: Any) -> list[np.ndarray]:
         if xp is np:
-            return _flat(grads)
+            return [g.copy() for g in _flat(grads)]  # the buffer is reused
         return [xp.asnumpy(g) for g in _flat(grads)]
 
     family = "numpy" if xp is np else "cupy"

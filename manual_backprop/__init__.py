@@ -18,7 +18,16 @@ from .errors import (
     SpecError,
 )
 from .optimizers import SGD
-from .params import LayerParams, Params, init_params, load_params, save_params
+from .params import (
+    LayerParams,
+    PackedParams,
+    Params,
+    init_params,
+    load_params,
+    pack_params,
+    packed_like,
+    save_params,
+)
 from .spec import ACTIVATIONS, LOSSES, Activation, NetworkSpec
 from .training import History, train
 
@@ -38,6 +47,7 @@ __all__ = [
     "ManualBackpropError",
     "NetworkSpec",
     "NonFiniteError",
+    "PackedParams",
     "Params",
     "ShapeError",
     "SpecError",
@@ -45,6 +55,8 @@ __all__ = [
     "forward",
     "init_params",
     "load_params",
+    "pack_params",
+    "packed_like",
     "save_params",
     "train",
 ]

@@ -64,7 +64,11 @@ def _linear(xp: Any, z: Any, act: Activation) -> Any:
 
 
 def _sigmoid(xp: Any, z: Any, act: Activation) -> Any:
-    return 1 / (1 + xp.exp(-z))
+    # 1 / (1 + exp(−z)), in one temporary (see backend: in-place arithmetic).
+    s = xp.negative(z)
+    s = xp.exp(s, out=s)
+    s += 1
+    return xp.reciprocal(s, out=s)
 
 
 def _tanh(xp: Any, z: Any, act: Activation) -> Any:
@@ -140,11 +144,14 @@ def _d_linear(xp: Any, z: Any, y: Any, act: Activation) -> Any:
 
 
 def _d_sigmoid(xp: Any, z: Any, y: Any, act: Activation) -> Any:
-    return y * (1 - y)
+    d = 1 - y
+    d *= y  # y (1 − y)
+    return d
 
 
 def _d_tanh(xp: Any, z: Any, y: Any, act: Activation) -> Any:
-    return 1 - y * y
+    d = y * y
+    return xp.subtract(1, d, out=d)  # 1 − y²
 
 
 def _d_relu(xp: Any, z: Any, y: Any, act: Activation) -> Any:
@@ -261,12 +268,18 @@ def derivative(act: Activation, z: Any, y: Any, xp: Any, erfc: Any = None) -> An
 
 
 def backward(act: Activation, g: Any, z: Any, y: Any, xp: Any, erfc: Any = None) -> Any:
-    """``δ = ∂L/∂z`` from ``g = ∂L/∂y`` for one layer."""
+    """``δ = ∂L/∂z`` from ``g = ∂L/∂y`` for one layer.
+
+    ``g`` must be the caller's own temporary: where the backend allows, it
+    is overwritten with ``δ`` (the engine passes a fresh ``δˡ⁺¹ W_{l+1}``
+    or a fresh loss gradient).
+    """
     if act.name == "softmax":
         return y * (g - xp.sum(g * y, axis=-1, keepdims=True))
     if act.name == "linear":
         return g
-    return g * derivative(act, z, y, xp, erfc)
+    g *= derivative(act, z, y, xp, erfc)
+    return g
 
 
 def kinks(act: Activation) -> tuple[float, ...]:

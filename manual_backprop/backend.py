@@ -11,11 +11,23 @@ numpy functions it needs).  Three namespaces are known:
   never imports TensorFlow itself.
 
 The namespace is chosen from the arrays the caller passes, or by name.
+
+In-place arithmetic.  The engine overwrites arrays it has just made itself
+(a matrix product, a temporary of an activation), never one the caller
+passed or one it has handed out.  It writes this in a form every namespace
+reads the same way: augmented assignment (``z += b``), which numpy and CuPy
+do in place and TensorFlow, whose tensors are immutable, does by making a
+new tensor; and ``out=`` on an elementwise function, always taking the
+returned array (``s = xp.exp(s, out=s)``), which the TensorFlow namespace
+accepts and ignores.  The results are the same either way, bit for bit.
+Where ``Backend.in_place`` holds (numpy, CuPy), the engine also writes the
+parameter gradients into one buffer (``params.PackedParams``).
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib
 import math
 import os
@@ -37,8 +49,10 @@ class Backend:
     name: str
     xp: Any
     erfc: Any  # the complementary error function, for exact gelu
+    batch_sum: Any  # Σ over the rows of a (B, n) array: the bias gradient
     asarray: Any
     to_numpy: Any
+    in_place: bool = False  # its arrays can be written to (numpy, CuPy)
 
     def __repr__(self) -> str:
         return f"Backend({self.name!r})"
@@ -54,6 +68,24 @@ def _numpy_erfc() -> Any:
         return scalar_erfc(x).astype(x.dtype)
 
     return erfc
+
+
+@functools.lru_cache(maxsize=16)
+def _ones(batch: int, dtype: np.dtype) -> np.ndarray:
+    ones = np.ones(batch, dtype)
+    ones.flags.writeable = False  # shared between calls
+    return ones
+
+
+def _numpy_batch_sum(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``Σ_rows a`` as the product ``1ᵀ a``.
+
+    BLAS's matrix-vector product is two to four times faster than numpy's
+    row reduction on the engine's shapes (and uses every BLAS thread); its
+    order of summation differs, within the ``B·u`` round-off bound that the
+    cross-check's tolerance already allows for a sum of ``B`` terms.
+    """
+    return np.matmul(_ones(a.shape[0], a.dtype), a, out=out)
 
 
 # glibc's allocator adapts its thresholds to what the process has freed so
@@ -95,18 +127,25 @@ ALLOCATOR_STEADY = steady_allocator()
 class NumpyNamespace:
     """numpy as the engine's ``xp``, minus the cost of a few wrappers.
 
-    ``np.sum``, ``np.max`` and ``np.transpose`` are Python functions that
-    inspect their arguments before calling the ufunc reduction or the array
-    method that does the work, at about 1-2 µs a call; on a tiny network
-    those wrappers were a sixth of a training step.  Here the three call
-    the reduction and the method directly: the same operations in the same
-    order, so the results are bit for bit numpy's.  Every other name is
-    numpy's own, looked up once and then kept.
+    ``np.sum``, ``np.max``, ``np.mean`` and ``np.transpose`` are Python
+    functions that inspect their arguments before calling the ufunc
+    reduction or the array method that does the work, at about 1-5 µs a
+    call; on a tiny network those wrappers were a sixth of a training step.
+    Here the four call the reduction and the method directly: the same
+    operations in the same order, so the results are bit for bit numpy's.
+    Every other name is numpy's own, looked up once and then kept.
     """
 
     @staticmethod
     def sum(a: Any, axis: Any = None, keepdims: Any = False) -> Any:
         return np.add.reduce(a, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def mean(a: Any, axis: Any = None, keepdims: Any = False) -> Any:
+        # np.mean's own steps for float32 and float64: the sum in the
+        # array's dtype, divided by the count.
+        count = a.size if axis is None else a.shape[axis]
+        return np.add.reduce(a, axis=axis, keepdims=keepdims) / count
 
     @staticmethod
     def max(a: Any, axis: Any = None, keepdims: Any = False) -> Any:
@@ -125,7 +164,15 @@ class NumpyNamespace:
         return "NumpyNamespace(numpy)"
 
 
-NUMPY = Backend("numpy", NumpyNamespace(), _numpy_erfc(), np.asarray, np.asarray)
+NUMPY = Backend(
+    "numpy",
+    NumpyNamespace(),
+    erfc=_numpy_erfc(),
+    batch_sum=_numpy_batch_sum,
+    asarray=np.asarray,
+    to_numpy=np.asarray,
+    in_place=True,
+)
 
 _loaded: dict[str, Backend] = {"numpy": NUMPY}
 
@@ -133,7 +180,15 @@ _loaded: dict[str, Backend] = {"numpy": NUMPY}
 def _load_cupy() -> Backend:
     cupy = importlib.import_module("cupy")
     special = importlib.import_module("cupyx.scipy.special")
-    return Backend("cupy", cupy, special.erfc, cupy.asarray, cupy.asnumpy)
+    return Backend(
+        "cupy",
+        cupy,
+        erfc=special.erfc,
+        batch_sum=lambda a, out=None: cupy.sum(a, axis=0, out=out),
+        asarray=cupy.asarray,
+        to_numpy=cupy.asnumpy,
+        in_place=True,
+    )
 
 
 def _load_tensorflow() -> Backend:

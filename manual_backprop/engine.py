@@ -39,7 +39,14 @@ from .errors import (
     NonFiniteError,
     ShapeError,
 )
-from .params import LayerParams, Params, cast_hint, check_params, is_array
+from .params import (
+    LayerParams,
+    PackedParams,
+    Params,
+    cast_hint,
+    check_params,
+    is_array,
+)
 from .spec import NetworkSpec
 
 
@@ -86,6 +93,9 @@ class Gradients:
     outputs: Any
     layers: tuple[LayerGradients, ...]
     input_grad: Any  # ∂L/∂x, or None if backward was told to skip it
+    # The parameter gradients in one buffer, where the backend can write
+    # (numpy, CuPy): what param_grads() returns then.  None elsewhere.
+    packed: PackedParams | None = None
 
     def __getitem__(self, layer: int) -> LayerGradients:
         n = len(self.layers)
@@ -124,6 +134,9 @@ class Gradients:
         return tuple(g.bias_grad for g in self.layers)
 
     def param_grads(self) -> Params:
+        """Every ``(∂L/∂W_l, ∂L/∂b_l)`` pair, in the layout of the params."""
+        if self.packed is not None:
+            return self.packed
         return tuple(LayerParams(g.weight_grad, g.bias_grad) for g in self.layers)
 
 
@@ -173,7 +186,8 @@ def _forward(spec: NetworkSpec, params: Params, x: Any, bk: Backend) -> ForwardP
     zs, ys = [], []
     x_l = x
     for (W, b), act in zip(params, spec.activations, strict=True):
-        z = xp.matmul(x_l, xp.transpose(W)) + b
+        z = xp.matmul(x_l, xp.transpose(W))
+        z += b  # in place where the backend allows: z is the product's own
         y = activations.forward(act, z, xp, bk.erfc)
         zs.append(z)
         ys.append(y)
@@ -218,6 +232,7 @@ def backward(
     backend: str | Backend | None = None,
     check: bool = True,
     input_grad: bool = True,
+    out: PackedParams | None = None,
 ) -> Gradients:
     """Forward, then the delta recursion from ``δⁿ`` down to ``∂L/∂x``.
 
@@ -239,6 +254,13 @@ def backward(
             not need it, and on a wide first layer it is a third of the
             step's matrix products; with ``False``,
             :attr:`Gradients.input_grad` is ``None``.
+        out: where to write every ``∂L/∂W_l`` and ``∂L/∂b_l`` (numpy or
+            CuPy): a :class:`~manual_backprop.params.PackedParams` laid
+            out like ``params``, made once with ``packed_like(params)``
+            and overwritten on every call.  A training loop saves an
+            allocation per array, and ``SGD.step(params, grads,
+            in_place=True)`` then updates packed parameters with one
+            operation.  ``None`` (the default): new arrays on every call.
 
     Returns:
         :class:`Gradients`: the loss, the outputs, every ``δˡ`` and
@@ -252,9 +274,11 @@ def backward(
         _check_flag("input_grad", input_grad)
         if check:
             params = check_arguments(spec, params, x, labels, bk, backend)
+            if out is not None:
+                check_out(params, out, bk)
 
     with _quiet(bk):
-        return _backward(spec, params, x, labels, bk, input_grad)
+        return _backward(spec, params, x, labels, bk, input_grad, out)
 
 
 def _backward(
@@ -264,20 +288,23 @@ def _backward(
     labels: Any,
     bk: Backend,
     input_grad: bool = True,
+    packed: PackedParams | None = None,
 ) -> Gradients:
     xp = bk.xp
     fwd = _forward(spec, params, x, bk)
     loss = loss_value(spec, fwd, labels, bk)
 
     delta = output_delta(spec, fwd, labels, bk)
+    xs = (x, *fwd.ys[:-1])  # xs[l-1] = x_l
     layers: list[LayerGradients] = []
     g = None
     for layer in range(spec.depth, 0, -1):
-        W, _ = params[layer - 1]
-        x_l = fwd.layer_input(layer)
+        W = params[layer - 1][0]
+        x_l = xs[layer - 1]
+        out = _UNPACKED if packed is None else packed[layer - 1]  # or new
 
-        weight_grad = xp.matmul(xp.transpose(delta), x_l)
-        bias_grad = xp.sum(delta, axis=0)
+        weight_grad = xp.matmul(xp.transpose(delta), x_l, out=out.W)
+        bias_grad = bk.batch_sum(delta, out=out.b)
         layers.append(
             LayerGradients(
                 fwd.zs[layer - 1], fwd.ys[layer - 1], delta, weight_grad, bias_grad
@@ -294,7 +321,56 @@ def _backward(
             delta = activations.backward(below, g, z, y, xp, bk.erfc)
 
     layers.reverse()
-    return Gradients(loss, fwd.outputs, tuple(layers), g if input_grad else None)
+    if packed is not None and not _filled(packed, layers):
+        packed = None  # not written where asked (a namespace of the caller's)
+    input_g = g if input_grad else None
+    return Gradients(loss, fwd.outputs, tuple(layers), input_g, packed)
+
+
+_UNPACKED = LayerParams(None, None)  # out=None: a new array
+
+
+def _filled(packed: PackedParams, layers: list[LayerGradients]) -> bool:
+    """Whether every gradient is the view it was asked to be written to."""
+    return all(
+        g.weight_grad is out.W and g.bias_grad is out.b
+        for g, out in zip(layers, packed, strict=True)
+    )
+
+
+def check_out(params: Params, out: Any, bk: Backend) -> None:
+    """``out`` must be packed like ``params``, on a backend that writes."""
+    if not isinstance(out, PackedParams):
+        raise InputTypeError(
+            f"out must be a PackedParams laid out like params (make one with "
+            f"packed_like(params)); received {type(out).__name__}."
+        )
+    if not bk.in_place:
+        raise InputTypeError(
+            f"out= writes the gradients into arrays, which the {bk.name} "
+            "backend cannot do; leave out=None there."
+        )
+    if len(out) != len(params):
+        raise ShapeError(
+            f"out has {len(out)} layer(s) but params {len(params)}; make it "
+            "with packed_like(params)."
+        )
+    for layer, (pair, out_pair) in enumerate(zip(params, out, strict=True), 1):
+        for name, w, o in zip("Wb", pair, out_pair, strict=True):
+            if tuple(o.shape) != tuple(w.shape) or o.dtype != w.dtype:
+                raise ShapeError(
+                    f"out layer {layer} {name} is {_dtype_name(o)} of shape "
+                    f"{tuple(o.shape)} but params layer {layer} {name} is "
+                    f"{_dtype_name(w)} of shape {tuple(w.shape)}; make out "
+                    "with packed_like(params)."
+                )
+            if backend_of(o) is not bk:
+                raise InputTypeError(
+                    f"out layer {layer} {name} is a "
+                    f"{ARRAY_KINDS.get(backend_of(o).name, 'array')} but the "
+                    f"computation runs on {bk.name}; make out with "
+                    "packed_like(params)."
+                )
 
 
 def check_arguments(

@@ -28,7 +28,15 @@ from typing import Any
 import numpy as np
 
 from .errors import DTypeError, InputTypeError, ManualBackpropError, ShapeError
-from .params import LayerParams, Params, cast_hint, is_array, library_of
+from .params import (
+    LayerParams,
+    PackedParams,
+    Params,
+    cast_hint,
+    is_array,
+    library_of,
+    packed_views,
+)
 
 
 class SGD:
@@ -82,6 +90,11 @@ class SGD:
         # (shape, dtype, type) of every parameter the velocities were made
         # for: one list comparison per step tells that they still fit.
         self._velocity_keys: list[tuple[Any, Any, type]] | None = None
+        # With packed parameters, the velocities are views of one buffer too
+        # (so that in-place steps update them at once): the buffer, and the
+        # views as made, to tell whether opt.velocities still holds them.
+        self._velocity_flat: Any = None
+        self._velocity_views: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -89,13 +102,25 @@ class SGD:
             f"nesterov={self.nesterov})"
         )
 
-    def step(self, params: Params, grads: Params) -> Params:
+    def step(self, params: Params, grads: Params, *, in_place: bool = False) -> Params:
         """One update of every ``W_l`` and ``b_l`` from its gradient.
 
         ``grads`` must be laid out as ``params`` (``Gradients.param_grads()``
         gives that), of the same shapes, dtypes and array library, and with
         momentum ``params`` as on the first call.
+
+        By default the arrays passed in are left alone and new ones are
+        returned.  ``in_place=True`` writes the update into the parameter
+        arrays themselves (numpy or CuPy arrays, which must be writable) and
+        returns them: no new parameter arrays per step, which on wide layers
+        is most of the update's cost.  Both give the same numbers, bit
+        for bit.
         """
+        if in_place is not False and not isinstance(in_place, bool | np.bool_):
+            raise InputTypeError(  # in_place=0 or None is refused, not False
+                f"SGD.step: in_place must be True or False; received "
+                f"{in_place!r} ({type(in_place).__name__})."
+            )
         try:
             flat = [p for pair in params for p in pair]
             flat_grads = [g for pair in grads for g in pair]
@@ -110,15 +135,26 @@ class SGD:
             if error is not None:  # None: types differ, libraries do not
                 raise error
         eta, mu = self.learning_rate, self.momentum
-
-        if mu == 0:
-            new = [w - eta * g for w, g in zip(flat, flat_grads, strict=True)]
-        else:
+        if mu != 0:
             if self.velocities is None:
-                self.velocities = [0 * w for w in flat]
+                self._make_velocities(params, flat)
                 self._velocity_keys = keys
             elif keys != self._velocity_keys:
                 self._check_velocities(flat, keys)
+
+        if in_place:
+            if not _all_writable(flat):
+                _refuse_in_place(params)
+            packed = self._packed_operands(params, grads)
+            if packed is not None:
+                self._update_in_place(*packed)  # one operation for all
+            else:
+                self._update_in_place(flat, flat_grads, self.velocities)
+            new = flat
+        elif mu == 0:
+            new = [w - eta * g for w, g in zip(flat, flat_grads, strict=True)]
+        else:
+            assert self.velocities is not None  # made above
             new = []
             for i, (w, g) in enumerate(zip(flat, flat_grads, strict=True)):
                 v = mu * self.velocities[i] - eta * g
@@ -129,6 +165,64 @@ class SGD:
                     new.append(w + v)
 
         return tuple(LayerParams(new[i], new[i + 1]) for i in range(0, len(new), 2))
+
+    def _make_velocities(self, params: Any, flat: list[Any]) -> None:
+        """Zero velocities like the parameters; packed ones if they are."""
+        self._velocity_flat = self._velocity_views = None
+        if isinstance(params, PackedParams):
+            self._velocity_flat = 0 * params.flat
+            shapes = [(W.shape, b.shape) for W, b in params]
+            views = packed_views(self._velocity_flat, shapes)
+            self.velocities = [v for pair in views for v in pair]
+            self._velocity_views = tuple(self.velocities)
+        else:
+            self.velocities = [0 * w for w in flat]
+
+    def _packed_operands(
+        self, params: Any, grads: Any
+    ) -> tuple[list[Any], list[Any], list[Any] | None] | None:
+        """The single buffers of parameters, gradients (and velocities) when
+        all are packed alike, else None.  The layouts agree: ``step`` has
+        checked that every array's shape matches its gradient's (and
+        velocity's), and packing lays them out in the same order."""
+        if not (isinstance(params, PackedParams) and isinstance(grads, PackedParams)):
+            return None
+        if self.momentum == 0:
+            return [params.flat], [grads.flat], None
+        views = self._velocity_views
+        kept = self.velocities or []
+        if views is None or len(views) != len(kept):
+            return None  # velocities made for unpacked params
+        if not all(a is b for a, b in zip(views, kept, strict=True)):
+            return None  # some were replaced from outside
+        return [params.flat], [grads.flat], [self._velocity_flat]
+
+    def _update_in_place(
+        self, flat: list[Any], flat_grads: list[Any], velocities: Any = None
+    ) -> None:
+        """``step``'s formulas, written into the parameters (and the
+        velocities).  Each operation is the one ``step`` does, on the same
+        operands in the same order, so the results are the same bit for bit;
+        ``η g`` is the one temporary, made once and used twice by Nesterov.
+        The arrays may be one packed buffer each: elementwise, it is the same
+        arithmetic."""
+        eta, mu = self.learning_rate, self.momentum
+        if mu == 0:
+            for w, g in zip(flat, flat_grads, strict=True):
+                w -= eta * g  # w ← w − η g
+            return
+
+        assert velocities is not None  # made by step before the update
+        for w, g, v in zip(flat, flat_grads, velocities, strict=True):
+            eta_g = eta * g
+            v *= mu
+            v -= eta_g  # v ← μ v − η g
+            if self.nesterov:
+                u = mu * v
+                u -= eta_g
+                w += u  # w ← w + (μ v − η g)
+            else:
+                w += v  # w ← w + v
 
     def _check_velocities(
         self, flat: list[Any], keys: list[tuple[Any, Any, type]]
@@ -167,6 +261,40 @@ class SGD:
         # Same shapes, dtypes and libraries (velocities assigned from outside,
         # or tf.Variable params the first time): they fit.
         self._velocity_keys = keys
+
+
+def _writable(w: Any) -> bool:
+    """Whether ``w`` is a numpy or CuPy array that can be written to."""
+    if isinstance(w, np.ndarray):
+        return bool(w.flags.writeable)
+    return library_of(w) == "cupy"
+
+
+def _all_writable(flat: list[Any]) -> bool:
+    """``_writable`` for every array, at about 60 ns an array on numpy's."""
+    if set(map(type, flat)) <= {np.ndarray}:
+        return all(w.flags.writeable for w in flat)
+    return all(map(_writable, flat))
+
+
+def _refuse_in_place(params: Any) -> None:
+    """Why ``in_place=True`` cannot write into ``params``: the first array
+    that is not a writable numpy or CuPy array (a TensorFlow tensor cannot
+    be written to, and a read-only array must not be)."""
+    for layer, pair in enumerate(_pairs(params, "params"), start=1):
+        for name, w in zip("Wb", pair, strict=True):
+            if _writable(w):
+                continue
+            if isinstance(w, np.ndarray):
+                what, fix = "is read-only", f"pass a copy ({name}.copy())"
+            else:
+                what = f"is a {type(w).__name__}, which cannot be written to"
+                fix = "keep numpy or CuPy arrays for in-place updates"
+            raise InputTypeError(
+                f"SGD.step: in_place=True writes into the parameters, but "
+                f"params layer {layer} {name} {what}; {fix}, or use "
+                "in_place=False (the default), which returns new arrays."
+            )
 
 
 def _pairs(value: Any, argument: str) -> list[tuple[Any, ...]]:

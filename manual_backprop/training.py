@@ -13,7 +13,7 @@ from .backend import NUMPY, backend_of
 from .engine import ARRAY_KINDS, backward, check_arguments
 from .errors import InputTypeError, ManualBackpropError
 from .optimizers import SGD
-from .params import Params, check_seed, is_array
+from .params import Params, check_seed, is_array, pack_params, packed_like
 from .spec import NetworkSpec
 
 
@@ -62,6 +62,11 @@ def train(
     _numpy_only(params, x, labels)
     params = check_arguments(spec, params, x, labels, NUMPY)
     optimizer = optimizer or SGD()
+    # Our own copy, packed in one buffer and updated in place from here on:
+    # the caller's arrays are left alone, no step allocates new parameter
+    # arrays, and each update is one operation on the buffer.
+    params = pack_params(params)
+    grads_buffer = packed_like(params)  # backward's out, every batch
 
     history = History()
     n = x.shape[0]
@@ -71,9 +76,15 @@ def train(
         for start in range(0, n, batch_size):
             rows = order[start : start + batch_size]
             grads = backward(
-                spec, params, x[rows], labels[rows], check=False, input_grad=False
+                spec,
+                params,
+                x[rows],
+                labels[rows],
+                check=False,
+                input_grad=False,
+                out=grads_buffer,
             )
-            params = optimizer.step(params, grads.param_grads())
+            params = optimizer.step(params, grads.param_grads(), in_place=True)
             total += float(grads.loss) * len(rows)
         history.epoch_losses.append(total / n)
         if on_epoch is not None:

@@ -59,12 +59,32 @@ class TensorNamespace:
         return tf.transpose(a)
 
     @staticmethod
-    def matmul(a: Any, b: Any) -> Any:
-        return tf.linalg.matmul(a, b)
+    def matmul(a: Any, b: Any, out: Any = None) -> Any:
+        return tf.linalg.matmul(a, b)  # out: ignored, as below
 
     @staticmethod
     def sum(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
         return tf.reduce_sum(a, axis=axis, keepdims=keepdims)
+
+    # The elementwise functions the engine calls with ``out=``: tensors are
+    # immutable, so ``out`` is ignored and the result is a new tensor, which
+    # the engine always takes (see ``manual_backprop.backend``).
+
+    @staticmethod
+    def exp(a: Any, out: Any = None) -> Any:
+        return tf.math.exp(a)
+
+    @staticmethod
+    def negative(a: Any, out: Any = None) -> Any:
+        return tf.math.negative(a)
+
+    @staticmethod
+    def reciprocal(a: Any, out: Any = None) -> Any:
+        return 1 / a  # a division, as numpy's reciprocal is for floats
+
+    @staticmethod
+    def subtract(a: Any, b: Any, out: Any = None) -> Any:
+        return a - b  # Python's operator: a scalar takes the tensor's dtype
 
 
 def to_tensor(array: Any) -> tf.Tensor:
@@ -83,6 +103,7 @@ BACKEND = Backend(
     "tensorflow",
     xp=TensorNamespace(),
     erfc=tf.math.erfc,
+    batch_sum=lambda a, out=None: tf.reduce_sum(a, axis=0),
     asarray=to_tensor,
     to_numpy=to_numpy,
 )
