@@ -4,8 +4,9 @@ This is not the engine.  It is the benchmark networks' training step (sigmoid
 hidden layers, a softmax read by cross-entropy from the logits or a linear
 output with mean squared error, plain SGD) written the way a performance
 engineer would write it for numpy alone: every buffer allocated once, every
-elementwise operation in place (``out=``), the SGD update applied to the
-weights where they lie, and only the arithmetic the step needs.  It computes
+elementwise operation in place (``out=``), the parameters and gradients each
+in one buffer so that the SGD update is one operation applied where the
+weights lie, and only the arithmetic the step needs.  It computes
 the loss and every parameter gradient, as the engine's step does, and its
 gradients are checked like every other implementation's before it is timed.
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from manual_backprop.params import pack_params, packed_like
 
 from .shapes import Problem
 
@@ -43,9 +46,16 @@ class FusedStep:
         dtype = np.dtype(spec.dtype)
         self.eta = dtype.type(learning_rate)
 
-        # Own copies: the update is in place.
-        self.W = [np.array(W) for W, _ in problem.params]
-        self.b = [np.array(b) for _, b in problem.params]
+        # Own copies, packed in one buffer (as the gradients are): the
+        # update is in place, and one operation for all parameters.
+        params = pack_params(problem.params)
+        grads = packed_like(params)
+        self.flat, self.flat_grads = params.flat, grads.flat
+        self.W = [W for W, _ in params]
+        self.b = [b for _, b in params]
+        self.dW = [dW for dW, _ in grads]
+        self.db = [db for _, db in grads]
+        self.scratch = np.empty_like(self.flat)
         self.x, self.t = problem.x, problem.labels
         B = self.x.shape[0]
 
@@ -55,10 +65,6 @@ class FusedStep:
         self.z = [like(B, W.shape[0]) for W in self.W]  # also y for sigmoid
         self.delta = [like(B, W.shape[0]) for W in self.W]
         self.g = [like(B, W.shape[1]) for W in self.W]  # ∂L/∂y of the layer below
-        self.dW = [np.empty_like(W) for W in self.W]
-        self.db = [np.empty_like(b) for b in self.b]
-        self.scratch_W = [np.empty_like(W) for W in self.W]
-        self.scratch_b = [np.empty_like(b) for b in self.b]
         self.row = like(B, 1)
         self.ones = np.ones(B, dtype)  # Σ_rows δ as the product 1ᵀ δ (BLAS)
 
@@ -98,7 +104,7 @@ class FusedStep:
             delta -= self.t
             delta /= B
 
-        # Backward, with the SGD update of each layer once its δ is used.
+        # Backward, then the SGD update of every parameter at once.
         for layer in range(depth - 1, -1, -1):
             delta = self.delta[layer]
             x = self.x if layer == 0 else self.z[layer - 1]
@@ -110,9 +116,7 @@ class FusedStep:
                 np.subtract(1, x, out=below)
                 below *= x
                 below *= g
-            np.multiply(self.dW[layer], self.eta, out=self.scratch_W[layer])
-            self.W[layer] -= self.scratch_W[layer]
-            np.multiply(self.db[layer], self.eta, out=self.scratch_b[layer])
-            self.b[layer] -= self.scratch_b[layer]
+        np.multiply(self.flat_grads, self.eta, out=self.scratch)
+        self.flat -= self.scratch
 
         return loss, [a for pair in zip(self.dW, self.db, strict=True) for a in pair]

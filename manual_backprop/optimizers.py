@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -208,12 +209,12 @@ class SGD:
         arithmetic."""
         eta, mu = self.learning_rate, self.momentum
         if mu == 0:
-            for w, g in zip(flat, flat_grads, strict=True):
+            for w, g, _ in _pieces(flat, flat_grads, None):
                 w -= eta * g  # w ← w − η g
             return
 
         assert velocities is not None  # made by step before the update
-        for w, g, v in zip(flat, flat_grads, velocities, strict=True):
+        for w, g, v in _pieces(flat, flat_grads, velocities):
             eta_g = eta * g
             v *= mu
             v -= eta_g  # v ← μ v − η g
@@ -261,6 +262,28 @@ class SGD:
         # Same shapes, dtypes and libraries (velocities assigned from outside,
         # or tf.Variable params the first time): they fit.
         self._velocity_keys = keys
+
+
+# An in-place update of a long numpy buffer goes a piece at a time, so that
+# its temporaries (η g, μ v) stay in the cache and in the heap: whole, the
+# ones of a 50-million-parameter buffer are 200 MB each, which the allocator
+# maps afresh, and the system faults in, on every step.  2**18 elements are
+# 1 MiB of float32.  Elementwise, the pieces give the same numbers.
+PIECE = 2**18
+
+
+def _pieces(
+    flat: list[Any], flat_grads: list[Any], velocities: list[Any] | None
+) -> Iterator[tuple[Any, Any, Any]]:
+    """``(w, g, v)`` for every array, long 1-D numpy ones cut in pieces."""
+    kept = velocities if velocities is not None else [None] * len(flat)
+    for w, g, v in zip(flat, flat_grads, kept, strict=True):
+        if not (isinstance(w, np.ndarray) and w.ndim == 1 and w.size > PIECE):
+            yield w, g, v
+            continue
+        for start in range(0, w.size, PIECE):
+            piece = slice(start, start + PIECE)
+            yield w[piece], g[piece], None if v is None else v[piece]
 
 
 def _writable(w: Any) -> bool:
