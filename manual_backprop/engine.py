@@ -355,6 +355,13 @@ def check_out(params: Params, out: Any, bk: Backend) -> None:
             f"out has {len(out)} layer(s) but params {len(params)}; make it "
             "with packed_like(params)."
         )
+    arrays = [a for pair in params for a in pair]
+    if any(bk.xp.may_share_memory(out.flat, a) for a in arrays):
+        raise InputTypeError(
+            "out shares memory with params: the gradients would overwrite the "
+            "weights they are computed from. Make a buffer of its own with "
+            "packed_like(params)."
+        )
     for layer, (pair, out_pair) in enumerate(zip(params, out, strict=True), 1):
         for name, w, o in zip("Wb", pair, out_pair, strict=True):
             if tuple(o.shape) != tuple(w.shape) or o.dtype != w.dtype:

@@ -113,8 +113,9 @@ class SGD:
         By default the arrays passed in are left alone and new ones are
         returned.  ``in_place=True`` writes the update into the parameter
         arrays themselves (numpy or CuPy arrays, which must be writable) and
-        returns them: no new parameter arrays per step, which on wide layers
-        is most of the update's cost.  Both give the same numbers, bit
+        returns them (``params`` itself if it is a :class:`PackedParams`):
+        no new parameter arrays per step, which on wide layers is most of
+        the update's cost.  Both give the same numbers, bit
         for bit.
         """
         if in_place is not False and not isinstance(in_place, bool | np.bool_):
@@ -135,6 +136,13 @@ class SGD:
             error = _mismatch(params, grads)
             if error is not None:  # None: types differ, libraries do not
                 raise error
+        if in_place:  # refused before anything, velocities included, is made
+            targets = flat
+            if isinstance(params, PackedParams):
+                targets = [*flat, params.flat]
+            if not _all_writable(targets):
+                _refuse_in_place(params)
+
         eta, mu = self.learning_rate, self.momentum
         if mu != 0:
             if self.velocities is None:
@@ -144,13 +152,13 @@ class SGD:
                 self._check_velocities(flat, keys)
 
         if in_place:
-            if not _all_writable(flat):
-                _refuse_in_place(params)
             packed = self._packed_operands(params, grads)
             if packed is not None:
                 self._update_in_place(*packed)  # one operation for all
             else:
                 self._update_in_place(flat, flat_grads, self.velocities)
+            if _is_packed(params):
+                return params  # still packed, for the next step
             new = flat
         elif mu == 0:
             new = [w - eta * g for w, g in zip(flat, flat_grads, strict=True)]
@@ -186,7 +194,7 @@ class SGD:
         all are packed alike, else None.  The layouts agree: ``step`` has
         checked that every array's shape matches its gradient's (and
         velocity's), and packing lays them out in the same order."""
-        if not (isinstance(params, PackedParams) and isinstance(grads, PackedParams)):
+        if not (_is_packed(params) and _is_packed(grads)):
             return None
         if self.momentum == 0:
             return [params.flat], [grads.flat], None
@@ -293,6 +301,10 @@ def _writable(w: Any) -> bool:
     return library_of(w) == "cupy"
 
 
+def _is_packed(params: Any) -> bool:
+    return isinstance(params, PackedParams)
+
+
 def _all_writable(flat: list[Any]) -> bool:
     """``_writable`` for every array, at about 60 ns an array on numpy's."""
     if set(map(type, flat)) <= {np.ndarray}:
@@ -304,6 +316,13 @@ def _refuse_in_place(params: Any) -> None:
     """Why ``in_place=True`` cannot write into ``params``: the first array
     that is not a writable numpy or CuPy array (a TensorFlow tensor cannot
     be written to, and a read-only array must not be)."""
+    if _is_packed(params) and not _writable(params.flat):
+        raise InputTypeError(
+            "SGD.step: in_place=True writes into the parameters, but their "
+            "packed buffer (params.flat) is read-only; pack a copy "
+            "(pack_params(params)) or use in_place=False (the default), "
+            "which returns new arrays."
+        )
     for layer, pair in enumerate(_pairs(params, "params"), start=1):
         for name, w in zip("Wb", pair, strict=True):
             if _writable(w):

@@ -56,22 +56,30 @@ class PackedParams(tuple):
         packed.flat = flat
         return packed
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Copies and pickles are made from the buffer, so that their views
+        # are views of their own buffer (a deep copy), or of this one (a
+        # shallow copy), never of another array.
+        shapes = [(W.shape, b.shape) for W, b in self]
+        return packed_views, (self.flat, shapes)
+
 
 def packed_views(flat: Any, shapes: Any) -> PackedParams:
     """``flat`` cut into ``(W_l, b_l)`` views of the given ``(W, b)`` shapes."""
-    layers, offset = [], 0
-    for shape_W, shape_b in shapes:
-        views = []
-        for shape in (shape_W, shape_b):
-            size = math.prod(shape)
-            views.append(flat[offset : offset + size].reshape(shape))
-            offset += size
-        layers.append(LayerParams(*views))
-    if offset != flat.shape[0]:
+    sizes = [(math.prod(W), math.prod(b)) for W, b in shapes]
+    total = sum(w + b for w, b in sizes)
+    if flat.ndim != 1 or flat.shape[0] != total:
         raise ShapeError(
-            f"a packed buffer of {flat.shape[0]} values does not fit parameters "
-            f"of {offset} values."
+            f"a packed buffer of shape {tuple(flat.shape)} does not fit "
+            f"parameters of {total} values: it must be 1-D and that long."
         )
+    layers, offset = [], 0
+    for (shape_W, shape_b), (size_W, size_b) in zip(shapes, sizes, strict=True):
+        W = flat[offset : offset + size_W].reshape(shape_W)
+        offset += size_W
+        b = flat[offset : offset + size_b].reshape(shape_b)
+        offset += size_b
+        layers.append(LayerParams(W, b))
     return PackedParams(layers, flat)
 
 
@@ -93,7 +101,7 @@ def pack_params(params: Params) -> PackedParams:
     pairs = [tuple(pair) for pair in params]
     arrays = [a for pair in pairs for a in pair]
     libraries = {library_of(a) for a in arrays}
-    dtypes = {str(a.dtype) for a in arrays}
+    dtypes = {str(getattr(a, "dtype", None)) for a in arrays}
     if not arrays or not libraries <= {"numpy", "cupy"} or len(libraries) > 1:
         raise InputTypeError(
             "pack_params needs (W, b) pairs of numpy arrays, or of CuPy arrays; "

@@ -84,7 +84,7 @@ def train(
                 input_grad=False,
                 out=grads_buffer,
             )
-            params = optimizer.step(params, grads.param_grads(), in_place=True)
+            optimizer.step(params, grads.param_grads(), in_place=True)
             total += float(grads.loss) * len(rows)
         history.epoch_losses.append(total / n)
         if on_epoch is not None:
