@@ -15,6 +15,8 @@ from typing import Any
 
 from manual_backprop.spec import write_atomic
 
+from .shapes import GEMM_BOUND_INTENSITY
+
 ENGINES = (
     "engine-numpy",
     "engine-numpy-1blas",
@@ -171,8 +173,11 @@ def target_checks(run: dict[str, Any]) -> list[dict[str, Any]]:
             limit = DEEP_NARROW_TARGET
         if limit is not None and r.get("best_engine_step_over_matmuls"):
             value = r["best_engine_step_over_matmuls"]
+            why = "20 × 64" if row["shape"] == "deep-narrow" else "GEMM-bound"
             check = _check(
-                f"step ≤ {limit:g}× its matrix products alone ({r['best_engine']})",
+                f"step ≤ {limit:g}× its matrix products alone ({why}, "
+                f"{row['gemm_intensity']:.0f} FLOPs per elementwise value; "
+                f"{r['best_engine']})",
                 label,
                 value,
                 r.get("best_engine_step_over_matmuls_min"),
@@ -297,7 +302,14 @@ def _run_markdown(run: dict[str, Any]) -> list[str]:
             f"| {row['label']} | " + " | ".join(firsts) + f" | {_faults(faults)} |"
         )
 
-    lines += ["", "Targets:", ""]
+    lines += [
+        "",
+        "Targets (GEMM-bound: the step's products do at least "
+        f"{GEMM_BOUND_INTENSITY} FLOPs for every value its elementwise work "
+        "touches, B × n_l per layer plus every parameter; "
+        "`benchmarks/shapes.py`):",
+        "",
+    ]
     for check in target_checks(run):
         if check["met"] is None:
             mark = (

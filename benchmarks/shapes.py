@@ -15,6 +15,16 @@ import numpy as np
 from manual_backprop.params import Params, init_params
 from manual_backprop.spec import Activation, NetworkSpec
 
+# A step is GEMM-bound when its matrix products do at least this many FLOPs
+# for every value its elementwise work touches (see Shape.gemm_intensity).
+# Each such value costs about ten numpy passes (bias, activation and its
+# derivative, the loss, the SGD update) on one core, each pass a fraction
+# of a nanosecond; 256 FLOPs take about 1.3 ns at this machine's 2-core
+# GEMM ceiling (about 200 GFLOP/s in float32).  Below it, the elementwise
+# passes and Python's per-call cost are a large share of the step however
+# the step is written, and its time cannot approach its products'.
+GEMM_BOUND_INTENSITY = 256
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -23,7 +33,6 @@ class Shape:
     name: str
     widths: tuple[int, ...]
     batch: int
-    gemm_bound: bool  # its step should cost little more than its GEMMs
 
     @property
     def label(self) -> str:
@@ -51,6 +60,23 @@ class Shape:
         n_in, n_out = pairs[0]
         total = sum(6 * self.batch * n_in * n_out for n_in, n_out in pairs)
         return total - 2 * self.batch * n_in * n_out
+
+    @property
+    def elementwise_values(self) -> int:
+        """Values the step's elementwise work touches: every layer's
+        ``B × n_l`` activations (bias, activation, derivative, loss) and
+        every parameter (the SGD update)."""
+        return self.batch * sum(self.widths[1:]) + self.n_params
+
+    @property
+    def gemm_intensity(self) -> float:
+        """GEMM FLOPs per elementwise value: high means GEMM-bound."""
+        return self.gemm_flops / self.elementwise_values
+
+    @property
+    def gemm_bound(self) -> bool:
+        """Whether the step should cost little more than its products."""
+        return self.gemm_intensity >= GEMM_BOUND_INTENSITY
 
     def spec(self, dtype: str) -> NetworkSpec:
         depth = len(self.widths) - 1
@@ -93,12 +119,12 @@ def build_problem(shape: Shape, dtype: str, seed: int = 0) -> Problem:
     return Problem(shape, spec, init_params(spec, seed), x, labels)
 
 
-TINY = Shape("tiny", (8, 16, 16, 1), 4, gemm_bound=False)
-SMALL = Shape("small", (784, 128, 10), 32, gemm_bound=True)
-SMALL_B256 = Shape("small", (784, 128, 10), 256, gemm_bound=True)
-MEDIUM = Shape("medium", (784, 512, 512, 10), 128, gemm_bound=True)
-DEEP = Shape("deep-narrow", (64,) * 21, 64, gemm_bound=False)
-LARGE = Shape("large", (4096,) * 4, 1024, gemm_bound=True)
+TINY = Shape("tiny", (8, 16, 16, 1), 4)
+SMALL = Shape("small", (784, 128, 10), 32)
+SMALL_B256 = Shape("small", (784, 128, 10), 256)
+MEDIUM = Shape("medium", (784, 512, 512, 10), 128)
+DEEP = Shape("deep-narrow", (64,) * 21, 64)
+LARGE = Shape("large", (4096,) * 4, 1024)
 
 
 @dataclass(frozen=True)
@@ -136,11 +162,11 @@ PRESETS = {
         shapes=(
             TINY,
             SMALL,
-            Shape("small", (784, 128, 10), 128, gemm_bound=True),
+            Shape("small", (784, 128, 10), 128),
             SMALL_B256,
-            Shape("small", (784, 128, 10), 1024, gemm_bound=True),
+            Shape("small", (784, 128, 10), 1024),
             MEDIUM,
-            Shape("medium", (784, 512, 512, 10), 512, gemm_bound=True),
+            Shape("medium", (784, 512, 512, 10), 512),
             DEEP,
             LARGE,
         ),

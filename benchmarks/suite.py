@@ -60,6 +60,7 @@ def run_shape(
         "batch": shape.batch,
         "params": shape.n_params,
         "gemm_flops": shape.gemm_flops,
+        "gemm_intensity": shape.gemm_intensity,
         "gemm_bound": shape.gemm_bound,
         "loss": problem.spec.loss,
         "implementations": {},

@@ -7,7 +7,17 @@ import pytest
 
 from benchmarks.fused import FusedStep
 from benchmarks.implementations import LEARNING_RATE
-from benchmarks.shapes import DEEP, SMALL, TINY, Shape, build_problem
+from benchmarks.shapes import (
+    DEEP,
+    GEMM_BOUND_INTENSITY,
+    LARGE,
+    MEDIUM,
+    SMALL,
+    SMALL_B256,
+    TINY,
+    Shape,
+    build_problem,
+)
 from manual_backprop import SGD, backward
 
 
@@ -45,6 +55,20 @@ def test_hand_fused_step_refuses_networks_it_was_not_written_for():
 
     with pytest.raises(ValueError, match="sigmoid hidden layers"):
         FusedStep(other, LEARNING_RATE)
+
+
+def test_gemm_bound_follows_the_flops_per_elementwise_value():
+    # small 784-128-10 at B=256: 104,595,456 GEMM FLOPs (784·128 and 128·10
+    # products, three per layer, less layer 1's δ W) over 256·138 activation
+    # values plus 101,770 parameters.
+    assert SMALL_B256.gemm_flops == 104_726_528
+    assert SMALL_B256.elementwise_values == 256 * 138 + 101_770
+    assert SMALL_B256.gemm_intensity == pytest.approx(763.9, abs=0.1)
+
+    bound = {s.label for s in (TINY, SMALL, SMALL_B256, MEDIUM, DEEP, LARGE)
+             if s.gemm_bound}  # fmt: skip
+    assert bound == {SMALL_B256.label, MEDIUM.label, LARGE.label}
+    assert SMALL.gemm_intensity < GEMM_BOUND_INTENSITY <= MEDIUM.gemm_intensity
 
 
 # The bench CLI refuses bad arguments at parsing: exit 2, argparse's one-line
