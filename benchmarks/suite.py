@@ -116,6 +116,7 @@ def run_shape(
         entry["step_over_matmuls"] = timings[name].median / alone
         entry["achieved_gflops"] = shape.gemm_flops / timings[name].median / 1e9
     row["big_step"] = big
+    row["samples_per_block"] = 1 if big else preset.samples_per_block
     return row
 
 
