@@ -48,6 +48,32 @@ def load_average() -> list[float]:
         return []
 
 
+# The environment variables that change a timing, and only those: a prefix
+# such as "TF_" would also record other tools' secrets (Terraform keeps
+# tokens in TF_VAR_* and TF_TOKEN_*).
+RECORDED_PREFIXES = (
+    "OMP_",  # OpenMP threads and binding (oneDNN, OpenBLAS built with it)
+    "OPENBLAS_",
+    "MKL_",
+    "MALLOC_",  # glibc's allocator thresholds
+    "TF_CPP_",  # TensorFlow's logging
+    "TF_NUM_",  # TensorFlow's inter- and intra-op threads
+    "TF_XLA_",
+    "TF_ENABLE_",  # TF_ENABLE_ONEDNN_OPTS and the like
+    "TF_GPU_",
+    "TF_FORCE_",
+    "XLA_",
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_TF32_OVERRIDE",
+    "CUPY_",
+)
+RECORDED_NAMES = ("MANUAL_BACKPROP_MALLOPT",)
+
+
+def _recorded(key: str) -> bool:
+    return key.startswith(RECORDED_PREFIXES) or key in RECORDED_NAMES
+
+
 def describe(with_tensorflow: bool = True) -> dict[str, Any]:
     """A JSON-ready description of the machine and the libraries."""
     info: dict[str, Any] = {
@@ -59,10 +85,7 @@ def describe(with_tensorflow: bool = True) -> dict[str, Any]:
         "load_average_at_start": load_average(),
         "allocator_thresholds_fixed": backend.ALLOCATOR_STEADY,
         "env": {
-            key: value
-            for key, value in os.environ.items()
-            if key.startswith(("OMP_", "OPENBLAS_", "MKL_", "MALLOC_", "TF_", "CUDA"))
-            or key == "MANUAL_BACKPROP_MALLOPT"
+            key: value for key, value in os.environ.items() if _recorded(key)
         },
         "gpus_nvidia_smi": _gpu_names(),
     }

@@ -23,6 +23,7 @@ so these sums are the gradient of the batch-mean loss.
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from .params import (
     check_params,
     is_array,
 )
-from .spec import NetworkSpec
+from .spec import NetworkSpec, check_spec
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,7 @@ def backward(
         if check:
             params = check_arguments(spec, params, x, labels, bk, backend)
             if out is not None:
-                check_out(params, out, bk)
+                check_out(params, out, bk, x=x, labels=labels)
 
     with _quiet(bk):
         return _backward(spec, params, x, labels, bk, input_grad, out)
@@ -338,8 +339,11 @@ def _filled(packed: PackedParams, layers: list[LayerGradients]) -> bool:
     )
 
 
-def check_out(params: Params, out: Any, bk: Backend) -> None:
-    """``out`` must be packed like ``params``, on a backend that writes."""
+def check_out(
+    params: Params, out: Any, bk: Backend, *, x: Any = None, labels: Any = None
+) -> None:
+    """``out`` must be packed like ``params``, on a backend that writes,
+    writable, and apart from every array the gradients are computed from."""
     if not isinstance(out, PackedParams):
         raise InputTypeError(
             f"out must be a PackedParams laid out like params (make one with "
@@ -355,11 +359,20 @@ def check_out(params: Params, out: Any, bk: Backend) -> None:
             f"out has {len(out)} layer(s) but params {len(params)}; make it "
             "with packed_like(params)."
         )
-    arrays = [a for pair in params for a in pair]
-    if any(bk.xp.may_share_memory(out.flat, a) for a in arrays):
+    inputs = [("params", a) for pair in params for a in pair]
+    inputs += [("x", x), ("labels", labels)]
+    for name, a in inputs:
+        if a is not None and bk.xp.may_share_memory(out.flat, a):
+            raise InputTypeError(
+                f"out shares memory with {name}: the gradients would overwrite "
+                "what they are computed from. Make a buffer of its own with "
+                "packed_like(params)."
+            )
+    views = [out.flat, *(a for pair in out for a in pair)]
+    if not all(_writable(a) for a in views):
         raise InputTypeError(
-            "out shares memory with params: the gradients would overwrite the "
-            "weights they are computed from. Make a buffer of its own with "
+            "out is read-only (its buffer or one of its views), and backward "
+            "writes every gradient into it. Make a writable one with "
             "packed_like(params)."
         )
     for layer, (pair, out_pair) in enumerate(zip(params, out, strict=True), 1):
@@ -380,6 +393,10 @@ def check_out(params: Params, out: Any, bk: Backend) -> None:
                 )
 
 
+def _writable(a: Any) -> bool:
+    return bool(a.flags.writeable) if isinstance(a, np.ndarray) else True
+
+
 def check_arguments(
     spec: NetworkSpec,
     params: Any,
@@ -393,9 +410,11 @@ def check_arguments(
     ``bk`` is the backend the computation runs on and ``backend`` what the
     caller passed for it (``None``: chosen from ``x``), for the messages.
     """
+    check_spec(spec)
     params = check_params(spec, params)
     check_inputs(spec, x)
     named = _named_arrays(params, x, labels)
+    _check_plain(named)
     _check_libraries(named, bk, backend)
     if labels is not None:
         check_labels(spec, labels, batch=x.shape[0], backend=bk)
@@ -421,6 +440,21 @@ def _named_arrays(params: Params, x: Any, labels: Any) -> list[tuple[str, Any]]:
     for layer, (W, b) in enumerate(params, start=1):
         named += [(f"params: layer {layer} W", W), (f"params: layer {layer} b", b)]
     return named
+
+
+def _check_plain(named: list[tuple[str, Any]]) -> None:
+    """Refuse numpy's subclasses: ``np.matrix`` keeps every row 2-D and
+    multiplies as matrices, a masked array computes around its mask; the
+    engine's arithmetic means neither."""
+    for where, array in named:
+        if isinstance(array, np.ndarray) and type(array) is not np.ndarray:
+            name = _bare(where).rsplit(" ", 1)[-1]
+            raise InputTypeError(
+                f"{where} is a {type(array).__module__}.{type(array).__name__}, "
+                "a numpy subclass whose arithmetic differs from a plain "
+                f"array's; pass np.asarray({name}) (for a masked array, fill "
+                "or drop the masked entries first)."
+            )
 
 
 ARRAY_KINDS = {
@@ -577,6 +611,60 @@ def check_labels(
         raise DTypeError(
             f"{argument} has dtype {dtype} but the network is {spec.dtype}; "
             f"cast it with {cast_hint(labels, spec.dtype, _bare(argument))}."
+        )
+    if spec.loss == "categorical_crossentropy":
+        _check_distributions(spec, labels, backend, argument)
+
+
+def _check_distributions(
+    spec: NetworkSpec, labels: Any, backend: Backend | None, argument: str
+) -> None:
+    """Categorical cross-entropy reads every label row as a distribution.
+
+    A negative label is no probability.  And on the fused and logits paths
+    the gradient is TensorFlow's kernel's ``softmax(z) − t``, the derivative
+    of the loss only where ``Σ t = 1`` (it is ``(Σ t) softmax(z) − t``
+    otherwise): rows that do not sum to 1 would give a δⁿ that is not
+    ``∂L/∂z_n``, and TensorFlow, making the same assumption, would agree
+    with it.  Multi-hot labels belong to binary cross-entropy.
+    """
+    try:
+        values = np.asarray((backend or backend_of(labels)).to_numpy(labels))
+    except (TypeError, NotImplementedError):
+        return  # a symbolic tensor inside tf.function: no values to read
+    if values.size == 0:
+        return
+    fix = (
+        "normalise each row (labels / labels.sum(axis=1, keepdims=True)), or "
+        "for several true classes per example use binary_crossentropy on "
+        "sigmoid outputs"
+    )
+    if values.min() < 0:
+        row = int(np.argwhere(values < 0)[0][0])
+        raise LabelError(
+            f"{argument} row {row} holds a negative value "
+            f"({values[row].min():g}); categorical cross-entropy reads each "
+            "row as probabilities, which are ≥ 0: pass one-hot rows or "
+            "rows of probabilities."
+        )
+    if spec.loss_path == "probabilities":
+        return  # −Σ t log p: its gradient −t / p holds for any t ≥ 0
+    sums = values.sum(axis=1, dtype=np.float64)
+    # float32's √ε (3.5e-4) in either dtype: float64 labels often come from
+    # float32 data (the float64 twin of a float32 check, for one), whose
+    # rows sum to 1 only within float32's round-off.
+    tolerance = math.sqrt(np.finfo(np.float32).eps)
+    off = np.abs(sums - 1) > tolerance
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        if spec.loss_path == "fused":
+            fix += ', or set "fused": false for the clipped-probability formula'
+        raise LabelError(
+            f"{argument} row {row} sums to {sums[row]:.6g} ({int(off.sum())} "
+            f"of {len(sums)} rows differ from 1 by more than {tolerance:.1g}); "
+            f"on the {spec.loss_path} path the gradient softmax(z) − t "
+            "(TensorFlow's kernel, matched here) is the derivative of the loss "
+            f"only for rows that sum to 1. To fix: {fix}."
         )
 
 

@@ -23,7 +23,8 @@ Conventions matched, from Keras 3's and TensorFlow's sources:
   feeds ``log p`` to the sparse logits kernel), so the two differ.
 * The logits forms' gradients are TensorFlow's kernels': ``softmax(z) − t``
   and ``sigmoid(z) − t``.  The softmax one is the true derivative only for
-  label rows that sum to 1, as one-hot and soft labels do.
+  label rows that sum to 1, as one-hot and soft labels do; the engine's
+  label check (``engine.check_labels``) refuses other rows on those paths.
 * Mean absolute error's gradient at a zero error is 0 (``sign(0)``).
 * Huber uses the quadratic branch where ``|e| ≤ delta``.
 """

@@ -21,6 +21,7 @@ import json
 import math
 import operator
 import os
+import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -514,6 +515,17 @@ def _is_bool(value: Any) -> bool:
     return isinstance(value, bool | np.bool_)
 
 
+def check_spec(spec: Any, argument: str = "spec") -> None:
+    """``spec`` must be a :class:`NetworkSpec`, not its JSON or a dict."""
+    if not isinstance(spec, NetworkSpec):
+        raise SpecError(
+            f"{argument} must be a NetworkSpec; received "
+            f"{type(spec).__name__}. Make one with NetworkSpec(widths, "
+            "activations, loss), NetworkSpec.from_dict(d) or "
+            "NetworkSpec.load(path)."
+        )
+
+
 def check_writable(target: Path) -> None:
     """Refuse a file name in a missing folder, or one that is a folder."""
     folder = target.parent
@@ -540,23 +552,45 @@ def write_atomic(
 
     A reader sees the old file or the new one, never half of either.
 
+    What is already at ``path`` is respected: a symbolic link keeps
+    pointing where it did and the file it names is replaced; a device, a
+    pipe or a socket (``/dev/stdout``, ``/dev/null``, a FIFO) is written
+    into, not replaced, since a rename would swap it for a plain file; a
+    file keeps its permission bits, and a read-only one is refused
+    (:class:`SpecError`) rather than replaced behind its owner's back.
+
     With ``parents=True`` (the default) missing folders are created, as
     the replay directory and the test tools' outputs need; with ``False``
     a missing folder is a :class:`SpecError` that says to create it (what
     the public ``save`` functions and the CLI's ``--json`` do).
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path))  # through any symbolic links
+    mode = None
+    if target.exists() and not target.is_dir():
+        info = target.stat()
+        if not stat.S_ISREG(info.st_mode):
+            with open(target, "wb") as stream:  # a device, a pipe: write into it
+                stream.write(data)
+            return
+        if not info.st_mode & 0o222:
+            raise SpecError(
+                f"cannot write {str(path)!r}: the file is read-only; make it "
+                "writable (chmod u+w) or choose another name."
+            )
+        mode = stat.S_IMODE(info.st_mode)
     if parents:
         target.parent.mkdir(parents=True, exist_ok=True)
     else:
         check_writable(target)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
-        # mkstemp makes the file private (0600); give it the permissions a
-        # plain open() would, so that results stay readable by others.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
+        if mode is None:
+            # mkstemp makes the file private (0600); give it the permissions
+            # a plain open() would, so that results stay readable by others.
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -717,3 +717,142 @@ def test_train_refuses_tensorflow_tensors_clearly(tf):
     assert "train() supports numpy arrays only" in message, message
     assert "x is a TensorFlow tensor" in message, message
     assert "backend='tensorflow'" in message, message
+
+
+# Categorical cross-entropy reads label rows as distributions.
+
+
+def _cce(fused=True, dtype="float32"):
+    spec = NetworkSpec(
+        (3, 4), ("softmax",), "categorical_crossentropy", dtype, fused=fused
+    )
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(6, 3)).astype(dtype)
+    return spec, init_params(spec, seed=2), x, rng
+
+
+@pytest.mark.parametrize("scale", [5.0, 0.5])
+def test_cce_rows_that_do_not_sum_to_one_are_refused_on_the_fused_path(scale):
+    from manual_backprop import backward
+
+    spec, params, x, _ = _cce()
+    labels = scale * np.eye(4, dtype="float32")[[0, 1, 2, 3, 0, 1]]
+
+    with pytest.raises(LabelError, match=r"row 0 sums to .*softmax\(z\) − t"):
+        backward(spec, params, x, labels)
+    with pytest.raises(LabelError, match="sums to"):
+        cross_check(spec, params, x, labels)
+
+
+def test_multi_hot_labels_are_pointed_to_binary_crossentropy():
+    from manual_backprop import backward
+
+    spec, params, x, _ = _cce()
+    labels = np.zeros((6, 4), "float32")
+    labels[:, :2] = 1  # two true classes per example
+
+    with pytest.raises(LabelError, match="binary_crossentropy"):
+        backward(spec, params, x, labels)
+
+
+def test_on_the_probabilities_path_any_nonnegative_rows_are_differentiated():
+    # −Σ t log p has the gradient −t / p for any t ≥ 0: nothing to refuse.
+    # Central differences of the returned loss confirm the engine's δⁿ.
+    from manual_backprop import backward
+
+    spec, params, x, _ = _cce(fused=False, dtype="float64")
+    labels = 3.0 * np.eye(4)[[0, 1, 2, 3, 0, 1]]
+    grads = backward(spec, params, x, labels)
+
+    W, b = params[0]
+    h = 1e-6
+    for i, j in [(0, 0), (2, 1)]:
+        up, down = W.copy(), W.copy()
+        up[i, j] += h
+        down[i, j] -= h
+        loss_up = backward(spec, (LayerParams(up, b),), x, labels).loss
+        loss_down = backward(spec, (LayerParams(down, b),), x, labels).loss
+        numeric = (loss_up - loss_down) / (2 * h)
+        np.testing.assert_allclose(grads[1].weight_grad[i, j], numeric, rtol=1e-6)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_negative_cce_labels_are_refused_on_every_path(fused):
+    from manual_backprop import backward
+
+    spec, params, x, _ = _cce(fused=fused)
+    labels = -np.eye(4, dtype="float32")[[0, 1, 2, 3, 0, 1]]
+
+    with pytest.raises(LabelError, match="row 0 holds a negative value"):
+        backward(spec, params, x, labels)
+
+
+def test_soft_float32_labels_pass_the_sum_check():
+    from manual_backprop import backward
+
+    spec, params, x, rng = _cce()
+    labels = rng.dirichlet(np.ones(4), size=6).astype("float32")
+
+    assert np.isfinite(backward(spec, params, x, labels).loss)
+
+
+# out= must be a writable buffer of its own.
+
+
+def test_out_sharing_memory_with_x_or_labels_is_refused():
+    from manual_backprop import InputTypeError, backward, pack_params, packed_like
+
+    spec, params, x, labels = good()
+    packed = pack_params(params)
+
+    out = packed_like(packed)
+    inside = out.flat[: x.size].reshape(x.shape)
+    inside[...] = x
+    with pytest.raises(InputTypeError, match="out shares memory with x"):
+        backward(spec, packed, inside, labels, out=out)
+
+    out = packed_like(packed)
+    inside = out.flat[-labels.size :].reshape(labels.shape)
+    inside[...] = labels
+    with pytest.raises(InputTypeError, match="out shares memory with labels"):
+        backward(spec, packed, x, inside, out=out)
+
+
+def test_a_read_only_out_is_refused_not_written():
+    from manual_backprop import InputTypeError, backward, pack_params, packed_like
+
+    spec, params, x, labels = good()
+    packed = pack_params(params)
+    out = packed_like(packed)
+    out.flat[...] = 7
+    out.flat.flags.writeable = False
+
+    with pytest.raises(InputTypeError, match="out is read-only"):
+        backward(spec, packed, x, labels, out=out)
+    assert (out.flat == 7).all()
+
+
+# Arguments that are not what they claim to be.
+
+
+def test_a_missing_spec_is_a_spec_error_not_an_attribute_error():
+    from manual_backprop import backward, forward
+
+    _, params, x, labels = good()
+
+    with pytest.raises(SpecError, match="spec must be a NetworkSpec"):
+        backward(None, params, x, labels)
+    with pytest.raises(SpecError, match="NetworkSpec.load"):
+        forward({"widths": [3, 4, 2]}, params, x)
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix's
+@pytest.mark.parametrize("kind", ["matrix", "masked"])
+def test_numpy_subclasses_are_refused(kind):
+    from manual_backprop import InputTypeError, backward
+
+    spec, params, x, labels = good()
+    odd = np.asmatrix(x) if kind == "matrix" else np.ma.masked_array(x)
+
+    with pytest.raises(InputTypeError, match=r"x is a numpy\..*np\.asarray\(x\)"):
+        backward(spec, params, odd, labels)

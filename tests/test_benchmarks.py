@@ -271,3 +271,21 @@ def test_profile_engine_profiles_a_shape_given_by_name(capsys, name, label):
     out = capsys.readouterr().out
     assert out.startswith(f"{label} float32, median of 1 samples")
     assert "minor page faults per training step" in out
+
+
+def test_environment_records_timing_variables_and_no_other_tools_secrets(
+    monkeypatch,
+):
+    from benchmarks import environment
+
+    monkeypatch.setenv("TF_VAR_db_password", "hunter2")
+    monkeypatch.setenv("TF_TOKEN_app_terraform_io", "secret-token")
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "2")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+
+    env = environment.describe(with_tensorflow=False)["env"]
+
+    assert env["TF_NUM_INTRAOP_THREADS"] == "2"
+    assert env["OPENBLAS_NUM_THREADS"] == "1"
+    assert not any(key.startswith(("TF_VAR_", "TF_TOKEN_")) for key in env)
+    assert "hunter2" not in env.values()
