@@ -1,4 +1,9 @@
-"""``manual-backprop bench`` and ``python -m benchmarks``: run the sweep."""
+"""``manual-backprop bench`` and ``python -m benchmarks``: run the sweep.
+
+Exit status: 0 when the sweep ran, 2 on bad arguments (one line on stderr,
+before any timing), 141 when the reader of the output closed the pipe early
+(``| head``), quietly, as for a Unix tool that SIGPIPE ended.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from manual_backprop.cli import OneLineParser
+from manual_backprop.cli import EXIT_BROKEN_PIPE, OneLineParser, run_to_pipe
 
 from .implementations import BY_NAME
 from .shapes import PRESETS
+
+# Where results go without --out; made with its parent (results/) if need be.
+DEFAULT_OUT = Path("results/bench")
+EXIT_STATUSES = (
+    "exit status: 0 the sweep ran, 2 bad arguments, "
+    f"{EXIT_BROKEN_PIPE} the output's reader closed the pipe early"
+)
 
 
 def _ceiling_n(text: str) -> int:
@@ -31,21 +43,33 @@ def _ceiling_n(text: str) -> int:
     return value
 
 
-def _check_out(parser: argparse.ArgumentParser, out: Path) -> None:
+def _check_out(parser: argparse.ArgumentParser, out: Path | None) -> Path:
     """Make ``--out`` now, and a file in it, or refuse it before any timing.
 
-    Permission bits alone can lie (root passes them, ``/proc`` refuses
-    everyone), so the test is to create.  A run that fails later leaves the
-    folder empty behind it.
+    Only the folder itself is made: its parent must exist, as for
+    ``verify --json`` (a mistyped path is refused, not built).  The default,
+    ``results/bench``, is made with its parent.  Permission bits alone can
+    lie (root passes them, ``/proc`` refuses everyone), so the test is to
+    create.  A run that fails later leaves the folder empty behind it.
     """
+    parents = out is None
+    out = DEFAULT_OUT if out is None else out
     if out.exists() and not out.is_dir():
         parser.error(f"--out {out}: exists and is not a folder; name a folder")
+    if not parents and not out.parent.is_dir():
+        parent = str(out.parent)
+        if out.parent.exists():
+            parser.error(f"--out {out}: {parent!r} is not a folder; name a folder")
+        parser.error(
+            f"--out {out}: the folder {parent!r} does not exist; create it first"
+        )
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=parents, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as err:
         parser.error(f"--out {out}: cannot write there ({err.strerror}); name another")
+    return out
 
 
 def _label(kind: str, path: Path) -> str:
@@ -64,6 +88,7 @@ def _parser(prog: str = "manual-backprop bench") -> argparse.ArgumentParser:
             "machine's matrix-multiply ceiling, and write JSON, Markdown and "
             "PNG results."
         ),
+        epilog=EXIT_STATUSES,
     )
     parser.add_argument(
         "--preset",
@@ -73,7 +98,10 @@ def _parser(prog: str = "manual-backprop bench") -> argparse.ArgumentParser:
         "float64 too, more repeats",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("results/bench"), help="output folder"
+        "--out",
+        type=Path,
+        help=f"output folder, made if missing; its parent must exist "
+        f"(default {DEFAULT_OUT}, made with its parent)",
     )
     parser.add_argument(
         "--impl",
@@ -113,6 +141,10 @@ def _parser(prog: str = "manual-backprop bench") -> argparse.ArgumentParser:
 
 def main(argv: list[str], prog: str = "manual-backprop bench") -> int:
     """Run the sweep; ``prog`` is how the command is quoted in the results."""
+    return run_to_pipe(lambda: _main(argv, prog))
+
+
+def _main(argv: list[str], prog: str) -> int:
     parser = _parser(prog)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -126,7 +158,7 @@ def main(argv: list[str], prog: str = "manual-backprop bench") -> int:
             f"--shape {', '.join(unknown)}: not in the {args.preset} preset "
             f"(its shapes: {', '.join(known)})"
         )
-    _check_out(parser, args.out)
+    out = _check_out(parser, args.out)
 
     from tqdm import tqdm
 
@@ -157,7 +189,7 @@ def main(argv: list[str], prog: str = "manual-backprop bench") -> int:
         with_memory=not args.no_memory,
         progress=progress,
     )
-    paths = report.write_all(results, args.out, command)
+    paths = report.write_all(results, out, command)
     print(Path(paths["markdown"]).read_text(encoding="utf-8"))
     for kind, path in paths.items():
         print(f"{_label(kind, Path(path))}: {path}")

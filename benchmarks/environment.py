@@ -84,9 +84,7 @@ def describe(with_tensorflow: bool = True) -> dict[str, Any]:
         "numpy": np.__version__,
         "load_average_at_start": load_average(),
         "allocator_thresholds_fixed": backend.ALLOCATOR_STEADY,
-        "env": {
-            key: value for key, value in os.environ.items() if _recorded(key)
-        },
+        "env": {key: value for key, value in os.environ.items() if _recorded(key)},
         "gpus_nvidia_smi": _gpu_names(),
     }
 

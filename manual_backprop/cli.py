@@ -10,18 +10,21 @@ saved failing case, ``--json`` writes the machine-readable report.
 ``manual-backprop bench …`` hands its arguments to ``benchmarks.cli``.
 
 Exit status: 0 when everything agrees, 1 on a mismatch, 2 on bad input
-(one line on stderr, no traceback).
+(one line on stderr, no traceback), 141 when the reader of the output
+closed the pipe early (``| head``), quietly, as for a Unix tool that
+SIGPIPE ended.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -33,6 +36,13 @@ from .params import LayerParams, Params, init_params, load_params
 from .spec import DTYPES, NetworkSpec, write_atomic
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
+# The reader of stdout left (`| head`): 128 + SIGPIPE (13), the status a
+# Unix tool that SIGPIPE ended reports.
+EXIT_BROKEN_PIPE = 141
+EXIT_STATUSES = (
+    "exit status: 0 all checks agree, 1 a mismatch, 2 bad input, "
+    f"{EXIT_BROKEN_PIPE} the output's reader closed the pipe early"
+)
 
 # The default network: 64 pixels in, 10 digit classes out.
 DEFAULT_SPEC = {
@@ -89,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cross-check the engine against TensorFlow layer by layer. "
         "With no options: train the default network on the bundled digits, "
         "check it at the trained parameters, then check random networks.",
+        epilog=EXIT_STATUSES,
     )
     verify.add_argument("--spec", type=Path, help="network description (JSON)")
     verify.add_argument(
@@ -136,6 +147,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    return run_to_pipe(lambda: _main(argv))
+
+
+def run_to_pipe(body: Callable[[], int]) -> int:
+    """``body()`` with stdout flushed; ``EXIT_BROKEN_PIPE`` if its reader left.
+
+    Python's recipe (the note on SIGPIPE in the ``signal`` module's docs):
+    after a ``BrokenPipeError``, stdout points at /dev/null, so that the
+    interpreter's last flush of what is still buffered cannot fail again
+    (that would print "Exception ignored" and exit 120).
+    """
+    try:
+        try:
+            return body()
+        finally:  # a return, or argparse's exit after --help
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a file descriptor (a test's capture): nothing to flush
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
         return _bench(argv[1:])
@@ -145,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":  # pragma: no cover - handled above
             return _bench(args.rest)
         return _verify(args)
+    except BrokenPipeError:
+        raise  # the reader left: run_to_pipe's, not bad input
     except (ManualBackpropError, OSError) as err:
         message = " ".join(str(err).split())
         print(f"manual-backprop: error: {message}", file=sys.stderr)
@@ -261,7 +309,13 @@ def _verify(args: argparse.Namespace) -> int:
 def _console(to_stderr: bool) -> Any:
     from rich.console import Console
 
-    console = Console(stderr=to_stderr, highlight=False)
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's own exits with status 1, which here means a mismatch.
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    console = PipeConsole(stderr=to_stderr, highlight=False)
     if not console.is_terminal:
         # Piped or redirected: no wrapping at 80 columns mid-phrase.
         console.width = 160
@@ -303,7 +357,9 @@ def _save_failure(report: Any, label: str, case: dict[str, Any]) -> str:
     spec, params, x, labels = (case[k] for k in ("spec", "params", "x", "labels"))
     key = case_key(spec, params, x, labels, f"{prop}|{case['mode']}")
     path = Path(replay_dir()) / f"verify-{key}.npz"
-    meta = {"property": prop, "mode": case["mode"]}
+    meta: dict[str, Any] = {"property": prop, "mode": case["mode"]}
+    if case.get("sgd") is not None:  # replayed with the same SGD check
+        meta["sgd"] = case["sgd"].to_dict()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_case(path, spec, params, x, labels, meta)
@@ -513,24 +569,21 @@ def _run_replay(
         )
     args.mode = mode  # for the closing verdict and the JSON
     sgd = None
-    if isinstance(meta.get("sgd"), dict):
+    if "sgd" in meta:  # checked by load_case: keys, types, ranges
         fields = meta["sgd"]
-        try:
-            sgd = SGDCheck(
-                learning_rate=float(fields["learning_rate"]),
-                momentum=float(fields.get("momentum", 0.0)),
-                nesterov=bool(fields.get("nesterov", False)),
-                steps=int(fields.get("steps", 1)),
-                optimizer_factory=sgd_class,
-            )
-            sgd_class(sgd.learning_rate, sgd.momentum, sgd.nesterov)  # checks
-            if sgd.steps < 1:
-                raise ValueError(f"steps must be 1 or more; received {sgd.steps}")
-        except (KeyError, TypeError, ValueError, ManualBackpropError) as err:
+        sgd = SGDCheck(
+            learning_rate=float(fields["learning_rate"]),
+            momentum=float(fields["momentum"]),
+            nesterov=fields["nesterov"],
+            steps=fields["steps"],
+            optimizer_factory=sgd_class,
+        )
+        try:  # a mutant's SGD class may refuse what the engine's takes
+            sgd_class(sgd.learning_rate, sgd.momentum, sgd.nesterov)
+        except (TypeError, ValueError) as err:
             raise SpecError(
-                f"case file {str(args.replay)!r}: meta['sgd'] is malformed "
-                f"({err}); it needs learning_rate > 0, momentum in [0, 1], "
-                "nesterov and steps ≥ 1."
+                f"case file {str(args.replay)!r}: meta['sgd'] is refused by "
+                f"engine {engine_name!r}'s SGD ({err})."
             ) from err
 
     prop = meta.get("property", "not recorded")

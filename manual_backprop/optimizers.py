@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -38,6 +39,7 @@ from .params import (
     library_of,
     packed_views,
 )
+from .spec import DTYPES
 
 
 class SGD:
@@ -70,24 +72,29 @@ class SGD:
                 f"SGD: nesterov must be True or False; received {nesterov!r} "
                 f"({type(nesterov).__name__})."
             )
-        if not (learning_rate > 0 and math.isfinite(learning_rate)):
+        rate, mu = _as_float(learning_rate), _as_float(momentum)
+        if not (rate > 0 and math.isfinite(rate)):
             raise ManualBackpropError(
-                f"learning_rate must be positive and finite; received {learning_rate}."
+                f"SGD: learning_rate must be positive and finite; received "
+                f"{_shown(learning_rate)}."
             )
-        if not 0 <= momentum <= 1:
+        if not 0 <= mu <= 1:
             raise ManualBackpropError(
-                f"momentum must lie in [0, 1]; received {momentum}."
-            )
-        if nesterov and momentum == 0:
-            raise ManualBackpropError(
-                "nesterov=True needs a momentum above 0; received momentum=0."
+                f"SGD: momentum must lie in [0, 1]; received {_shown(momentum)}."
             )
         # Keras stores η as float32 whatever the parameters' dtype.
-        self.learning_rate = float(np.float32(learning_rate))
+        self.learning_rate = _float32("learning_rate", learning_rate, rate)
         # ... and casts μ through a float32 tensor (see the module docstring).
-        self.momentum = float(np.float32(momentum))
+        self.momentum = _float32("momentum", momentum, mu)
+        if nesterov and self.momentum == 0:
+            raise ManualBackpropError(
+                "SGD: nesterov=True needs a momentum above 0; received momentum=0."
+            )
         self.nesterov = bool(nesterov)
         self.velocities: list[Any] | None = None
+        # (shape, dtype, type) of the parameters whose dtypes were checked
+        # last: while they stay the same, no step checks them again.
+        self._checked_keys: list[tuple[Any, Any, type]] | None = None
         # (shape, dtype, type) of every parameter the velocities were made
         # for: one list comparison per step tells that they still fit.
         self._velocity_keys: list[tuple[Any, Any, type]] | None = None
@@ -136,6 +143,9 @@ class SGD:
             error = _mismatch(params, grads)
             if error is not None:  # None: types differ, libraries do not
                 raise error
+        if keys != self._checked_keys:  # other arrays than last time
+            _check_dtypes(params)
+            self._checked_keys = keys
         if in_place:  # refused before anything, velocities included, is made
             targets = flat
             if isinstance(params, PackedParams):
@@ -145,11 +155,15 @@ class SGD:
 
         eta, mu = self.learning_rate, self.momentum
         if mu != 0:
+            # The velocities' keys are the checked ones, the same list,
+            # while the arrays stay alike: no second comparison per step.
             if self.velocities is None:
                 self._make_velocities(params, flat)
-                self._velocity_keys = keys
-            elif keys != self._velocity_keys:
-                self._check_velocities(flat, keys)
+                self._velocity_keys = self._checked_keys
+            elif self._velocity_keys is not self._checked_keys:
+                if keys != self._velocity_keys:
+                    self._check_velocities(flat, keys)
+                self._velocity_keys = self._checked_keys
 
         if in_place:
             packed = self._packed_operands(params, grads)
@@ -270,6 +284,53 @@ class SGD:
         # Same shapes, dtypes and libraries (velocities assigned from outside,
         # or tf.Variable params the first time): they fit.
         self._velocity_keys = keys
+
+
+# float32's range, in which Keras keeps η and μ.
+FLOAT32 = np.finfo(np.float32)
+FLOAT32_RANGE = (
+    f"float32 holds positive values from {float(FLOAT32.smallest_subnormal):.1e}"
+    f" to {float(FLOAT32.max):.1e}"
+)
+
+
+def _as_float(value: float) -> float:
+    """``value`` as a Python float; an integer too large for one becomes
+    the largest float of its sign, far outside float32's range too."""
+    try:
+        return float(value)
+    except OverflowError:
+        return sys.float_info.max if value > 0 else -sys.float_info.max
+
+
+def _shown(value: float) -> str:
+    """``value`` for a message: its repr, or its size if that is huge."""
+    text = repr(value)
+    if len(text) <= 30:
+        return text
+    if isinstance(value, numbers.Integral):  # too large for a float
+        digits = text.lstrip("-")
+        sign = text[: len(text) - len(digits)]
+        return f"{sign}{digits[0]}.{digits[1:3]}e+{len(digits) - 1}"
+    return f"{_as_float(value):.6g}"
+
+
+def _float32(name: str, value: float, number: float) -> float:
+    """``number`` rounded to float32 as Keras keeps it, refused where the
+    rounding loses it: a positive one that becomes 0, or one that becomes
+    inf (numpy would warn about that; here it is an error)."""
+    with np.errstate(over="ignore", under="ignore"):
+        rounded = float(np.float32(number))
+    if number == 0 or 0 < rounded < math.inf:
+        return rounded
+    to = "0" if rounded == 0 else "inf"
+    fix = "pass one inside that range"
+    if name == "momentum" and rounded == 0:
+        fix = "pass momentum=0 for none, or one inside that range"
+    raise ManualBackpropError(
+        f"SGD: {name}={_shown(value)} rounds to {to} in float32, in which Keras "
+        f"keeps it ({FLOAT32_RANGE}); {fix}."
+    )
 
 
 # An in-place update of a long numpy buffer goes a piece at a time, so that
@@ -395,6 +456,9 @@ def _mismatch(params: Any, grads: Any) -> ManualBackpropError | None:
                     f"parameters' backend (backend='{ours_lib}') or convert "
                     "one side first."
                 )
+            unsupported = _unsupported_dtype(w, layer, name)
+            if unsupported is not None:
+                return unsupported
             if _dtype_name(w) != _dtype_name(g):
                 return DTypeError(
                     f"SGD.step: layer {layer} {name} is {_dtype_name(w)} but "
@@ -404,6 +468,29 @@ def _mismatch(params: Any, grads: Any) -> ManualBackpropError | None:
                     f"them with {cast_hint(g, _dtype_name(w), 'grad')}."
                 )
     return None  # only the types differ, within one library: they fit
+
+
+def _check_dtypes(params: Any) -> None:
+    """Refuse parameters of a dtype the engine does not compute in: numpy
+    would step integers into float64 (or fail in place), and complex or
+    float16 ones are no network's."""
+    for layer, pair in enumerate(params, start=1):
+        for name, w in zip("Wb", pair, strict=True):
+            error = _unsupported_dtype(w, layer, name)
+            if error is not None:
+                raise error
+
+
+def _unsupported_dtype(w: Any, layer: int, name: str) -> DTypeError | None:
+    dtype = _dtype_name(w)
+    if dtype in DTYPES:
+        return None
+    target = "float32" if dtype in ("float16", "bfloat16") else "float64"
+    return DTypeError(
+        f"SGD.step: params layer {layer} {name} is {dtype}, but parameters "
+        f"must be float32 or float64, the engine's dtypes; cast params and "
+        f"grads to the network's dtype, e.g. {cast_hint(w, target, name)}."
+    )
 
 
 def _dtype_name(array: Any) -> str:

@@ -47,14 +47,25 @@ class PackedParams(tuple):
     ``flat`` instead of two per array, which on deep and narrow networks is
     most of the update's cost.  Made by :func:`pack_params` (parameters)
     and by the engine (``Gradients.param_grads()`` on numpy or CuPy).
+
+    The layout is checked when one is made (O(layers)), since updates go
+    through ``flat`` alone; ``flat`` cannot be replaced afterwards.
     """
 
     flat: Any
 
     def __new__(cls, layers: Any, flat: Any) -> PackedParams:
-        packed = super().__new__(cls, layers)
-        packed.flat = flat
+        pairs = _layout_pairs(layers)
+        _check_layout(pairs, flat)
+        packed = super().__new__(cls, pairs)
+        object.__setattr__(packed, "flat", flat)
         return packed
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _refuse_assignment(name)
+
+    def __delattr__(self, name: str) -> None:
+        _refuse_assignment(name)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Copies and pickles are made from the buffer, so that their views
@@ -62,6 +73,91 @@ class PackedParams(tuple):
         # shallow copy), never of another array.
         shapes = [(W.shape, b.shape) for W, b in self]
         return packed_views, (self.flat, shapes)
+
+
+_MAKE_PACKED = (
+    "make packed parameters with pack_params(params), or cut a buffer of "
+    "your own with packed_views(flat, shapes)"
+)
+
+
+def _refuse_assignment(name: str) -> None:
+    raise InputTypeError(
+        f"PackedParams: {name} cannot be set or deleted: the views are "
+        f"checked against flat once, when they are made; {_MAKE_PACKED}."
+    )
+
+
+def _layout_pairs(layers: Any) -> tuple[LayerParams, ...]:
+    """``layers`` as :class:`LayerParams`, each a pair."""
+    try:
+        pairs = [tuple(pair) for pair in layers]
+    except TypeError as err:
+        raise InputTypeError(
+            "PackedParams: layers must be a sequence of (W, b) pairs, one per "
+            f"layer; received {type(layers).__name__}; {_MAKE_PACKED}."
+        ) from err
+    for layer, pair in enumerate(pairs, start=1):
+        if len(pair) != 2:
+            raise ShapeError(
+                f"PackedParams: layer {layer} must be a (W, b) pair; received "
+                f"{len(pair)} item(s); {_MAKE_PACKED}."
+            )
+    return tuple(LayerParams(*pair) for pair in pairs)
+
+
+def _check_layout(pairs: tuple[LayerParams, ...], flat: Any) -> None:
+    """Every ``W_l`` and ``b_l`` must be the C-contiguous view of ``flat``
+    at the offset the packing order implies: ``SGD.step`` updates them
+    through ``flat`` alone.  Compared by data address, O(layers)."""
+    library = library_of(flat)
+    if not is_array(flat) or library not in ("numpy", "cupy"):
+        raise InputTypeError(
+            "PackedParams: flat must be a numpy or CuPy array; received "
+            f"{type(flat).__name__}; {_MAKE_PACKED}."
+        )
+    if flat.ndim != 1 or not flat.flags.c_contiguous:
+        raise InputTypeError(
+            f"PackedParams: flat must be one contiguous 1-D buffer; received "
+            f"one of shape {tuple(flat.shape)}, strides {tuple(flat.strides)}. "
+            "Pass a copy (flat.copy()) to packed_views(flat, shapes)."
+        )
+    arrays = [
+        (layer, name, a)
+        for layer, pair in enumerate(pairs, start=1)
+        for name, a in zip("Wb", pair, strict=True)
+    ]
+    for layer, name, a in arrays:
+        if not is_array(a) or library_of(a) != library or a.dtype != flat.dtype:
+            what = _dtype_name(a) if is_array(a) else type(a).__name__
+            raise InputTypeError(
+                f"PackedParams: layer {layer} {name} is {what} but flat "
+                f"{_dtype_name(flat)} ({library}); {_MAKE_PACKED}."
+            )
+    total = sum(int(a.size) for _, _, a in arrays)
+    if flat.size != total:
+        raise ShapeError(
+            f"PackedParams: flat holds {flat.size} value(s) but the layers "
+            f"{total}: it must hold exactly their values; {_MAKE_PACKED}."
+        )
+    start, offset = _address(flat), 0
+    for layer, name, a in arrays:
+        at = start + offset * flat.itemsize
+        if _address(a) != at or not a.flags.c_contiguous:
+            raise InputTypeError(
+                f"PackedParams: layer {layer} {name} is not a view of flat "
+                f"at offset {offset} (C-contiguous, of shape "
+                f"{tuple(a.shape)}), where the order W_1, b_1, W_2, … puts "
+                f"it; {_MAKE_PACKED}."
+            )
+        offset += int(a.size)
+
+
+def _address(array: Any) -> int:
+    """Where an array's first element lies in memory (numpy or CuPy)."""
+    if isinstance(array, np.ndarray):
+        return int(array.__array_interface__["data"][0])
+    return int(array.data.ptr)
 
 
 def packed_views(flat: Any, shapes: Any) -> PackedParams:
@@ -93,12 +189,13 @@ def packed_like(params: Params) -> PackedParams:
 def pack_params(params: Params) -> PackedParams:
     """A copy of ``params`` in one buffer (see :class:`PackedParams`).
 
-    The arrays must be numpy or CuPy arrays of one dtype; the copies are of
-    the same library and dtype.  ``train`` packs its own copy; pack your
+    The arrays must be numpy or CuPy arrays of one dtype, float32 or
+    float64, ``W`` 2-D and ``b`` 1-D; the copies are of the same library
+    and dtype.  ``train`` packs its own copy; pack your
     parameters yourself when you loop over ``backward`` and
     ``SGD.step(..., in_place=True)``.
     """
-    pairs = [tuple(pair) for pair in params]
+    pairs = _packable_pairs(params)
     arrays = [a for pair in pairs for a in pair]
     libraries = {library_of(a) for a in arrays}
     dtypes = {str(getattr(a, "dtype", None)) for a in arrays}
@@ -107,6 +204,7 @@ def pack_params(params: Params) -> PackedParams:
             "pack_params needs (W, b) pairs of numpy arrays, or of CuPy arrays; "
             f"received arrays from {', '.join(sorted(libraries)) or 'nowhere'}."
         )
+    _check_packable(pairs)
     if len(dtypes) > 1:
         raise DTypeError(
             f"pack_params needs one dtype for every array; received "
@@ -118,6 +216,53 @@ def pack_params(params: Params) -> PackedParams:
     for view, array in zip((v for pair in packed for v in pair), arrays, strict=True):
         view[...] = array
     return packed
+
+
+def _packable_pairs(params: Any) -> list[tuple[Any, ...]]:
+    """``params`` as a list of (W, b) pairs, or refused saying why."""
+    try:
+        layers = list(params)
+    except TypeError as err:
+        raise InputTypeError(
+            "pack_params: params must be a sequence of (W, b) pairs, one per "
+            f"layer, as init_params returns; received {type(params).__name__}."
+        ) from err
+    for layer, pair in enumerate(layers, start=1):
+        if is_array(pair) or not _is_pair(pair):
+            raise ShapeError(
+                f"pack_params: params layer {layer} must be a (W, b) pair; "
+                f"received {_describe(pair)}. Give one (W, b) pair per layer."
+            )
+    return [tuple(pair) for pair in layers]
+
+
+def _check_packable(pairs: list[tuple[Any, ...]]) -> None:
+    """A float32 or float64 ``W`` of 2 dimensions and ``b`` of 1, as long
+    as ``W`` has rows: what every network's parameters are."""
+    for layer, (W, b) in enumerate(pairs, start=1):
+        for name, array, ndim in (("W", W, 2), ("b", b, 1)):
+            dtype = _dtype_name(array)
+            if dtype not in DTYPES:
+                target = "float32" if dtype == "float16" else "float64"
+                raise DTypeError(
+                    f"pack_params: params layer {layer} {name} is {dtype}, "
+                    "but parameters must be float32 or float64, the engine's "
+                    "dtypes; cast every array to the network's dtype, e.g. "
+                    f"{name}.astype('{target}')."
+                )
+            if array.ndim != ndim:
+                expected = "2-D, (n_out, n_in)" if ndim == 2 else "1-D, (n_out,)"
+                raise ShapeError(
+                    f"pack_params: params layer {layer} {name} has shape "
+                    f"{tuple(array.shape)} but must be {expected}; pass the "
+                    "layer's arrays as init_params makes them."
+                )
+        if b.shape[0] != W.shape[0]:
+            raise ShapeError(
+                f"pack_params: params layer {layer} b has shape "
+                f"{tuple(b.shape)} but W {tuple(W.shape)}: b must hold one "
+                f"value per row of W, shape ({W.shape[0]},)."
+            )
 
 
 def init_params(spec: NetworkSpec, seed: int = 0) -> Params:

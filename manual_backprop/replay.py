@@ -13,13 +13,16 @@ from ``manual_backprop.testing.mutations``); ``meta["property"]`` names the
 property that failed; ``meta["sgd"]``, when present, holds the SGD check's
 ``learning_rate``, ``momentum``, ``nesterov`` and ``steps``;
 ``meta["mode"]`` TensorFlow's execution mode.  ``manual-backprop verify
---replay FILE`` runs the case again.
+--replay FILE`` runs the case again.  :func:`load_case` checks
+``meta["sgd"]`` fully (:func:`check_sgd`): exactly those four keys, each
+of its type and range, and at most :data:`MAX_SGD_STEPS` steps.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +44,17 @@ from .spec import NetworkSpec
 FORMAT = "manual-backprop-case/1"
 REPLAY_ENV = "MANUAL_BACKPROP_REPLAY_DIR"
 DEFAULT_REPLAY_DIR = "replays"
+
+# meta["sgd"]: exactly these keys, as SGDCheck.to_dict writes them.
+SGD_KEYS = ("learning_rate", "momentum", "nesterov", "steps")
+# The most SGD steps a case may ask for.  What the code writes is 4 at most
+# (the property tests draw 1 to 4, verify's trained network checks 3, the
+# mutation catalogue asks for 2).  The check replays Keras from the start
+# for every prefix of the steps, so its cost grows as steps²; and past a
+# few steps two correct implementations drift apart by compounded
+# round-off, so more steps test nothing new.  10 leaves room for a case
+# made by hand and keeps a replay to seconds.
+MAX_SGD_STEPS = 10
 
 
 def replay_dir() -> str:
@@ -137,6 +151,9 @@ def load_case(path: str | os.PathLike[str]) -> Case:
             f"reads {FORMAT!r}."
         )
 
+    if "sgd" in meta:
+        check_sgd(meta["sgd"], name)
+
     expected = {f"{k}{layer}" for layer in range(1, spec.depth + 1) for k in "Wb"}
     present = {k for k in arrays if k[:1] in "Wb" and k[1:].isdigit()}
     if present != expected:
@@ -165,3 +182,60 @@ def _text(array: np.ndarray, key: str, name: str) -> str:
             f"unicode array; found dtype {array.dtype}, shape {array.shape}."
         )
     return str(array[()])
+
+
+def check_sgd(sgd: Any, name: str) -> dict[str, Any]:
+    """``meta["sgd"]`` of the case file ``name``, checked; or SpecError."""
+    where = f"case file {name!r}: meta['sgd']"
+    needs = "learning_rate, momentum, nesterov and steps"
+    if not isinstance(sgd, dict):
+        raise SpecError(
+            f"{where} must be a JSON object holding {needs}; found "
+            f"{sgd!r} ({type(sgd).__name__})."
+        )
+    missing = [k for k in SGD_KEYS if k not in sgd]
+    unknown = sorted(str(k) for k in sgd if k not in SGD_KEYS)
+    if missing or unknown:
+        what = f"lacks {', '.join(missing)}" if missing else ""
+        if unknown:
+            what += "; " if what else ""
+            what += f"has unknown key(s) {', '.join(unknown)}"
+        raise SpecError(f"{where} {what}; it must hold exactly {needs}.")
+
+    def bad(key: str, expected: str) -> SpecError:
+        value = sgd[key]
+        return SpecError(
+            f"{where}['{key}'] must be {expected}; found {value!r} "
+            f"({type(value).__name__})."
+        )
+
+    rate = _real(sgd["learning_rate"])
+    if rate is None or not (rate > 0 and math.isfinite(rate)):
+        raise bad("learning_rate", "a finite number above 0, such as 0.01")
+    momentum = _real(sgd["momentum"])
+    if momentum is None or not 0 <= momentum <= 1:
+        raise bad("momentum", "a number from 0 to 1, such as 0.9")
+    if not isinstance(sgd["nesterov"], bool):
+        raise bad("nesterov", "true or false")
+    if sgd["nesterov"] and momentum == 0:
+        raise bad("nesterov", "false when momentum is 0 (Nesterov needs momentum)")
+    steps = sgd["steps"]
+    if isinstance(steps, bool) or not isinstance(steps, int):
+        raise bad("steps", f"a whole number from 1 to {MAX_SGD_STEPS}")
+    if not 1 <= steps <= MAX_SGD_STEPS:
+        raise bad(
+            "steps",
+            f"a whole number from 1 to {MAX_SGD_STEPS} (Keras is replayed from "
+            "the start for every step, so the time grows as steps²)",
+        )
+    return sgd
+
+
+def _real(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (true, "0.1", …)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float
+        return math.inf

@@ -153,7 +153,7 @@ def tiny_bench(tmp_path_factory):
 
     from benchmarks.cli import main
 
-    out = tmp_path_factory.mktemp("bench") / "a" / "b"
+    out = tmp_path_factory.mktemp("bench") / "out"  # its parent exists
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         code = main(_bench_args(out, "--ceiling-n", "256"))
