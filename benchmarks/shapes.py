@@ -143,14 +143,15 @@ class Preset:
 
 
 PRESETS = {
-    # A few minutes on 2 cores.  The large shape gets 3 samples per
-    # implementation (one per round): its 1-2 s steps are steady, and a
-    # median of 3 survives one sample disturbed by another job.
+    # A few minutes on 2 cores.  Five rounds of the short steps, so that the
+    # round-by-round ratios show their spread; the large shape gets 3
+    # samples per implementation (one per round): its 1-2 s steps are
+    # steady, and a median of 3 survives one sample disturbed by another job.
     "quick": Preset(
         name="quick",
         shapes=(TINY, SMALL, SMALL_B256, MEDIUM, DEEP, LARGE),
         dtypes=("float32",),
-        rounds=3,
+        rounds=5,
         samples_per_block=2,
         sample_seconds=0.03,
         big_rounds=3,
