@@ -270,11 +270,15 @@ def _run_markdown(run: dict[str, Any]) -> list[str]:
             for n in names
             if run["shapes"][0]["implementations"][n]["device"] == "cpu"
         ]
-    ceiling_text = ", ".join(f"{k} {v:.0f}" for k, v in ceil["gflops"].items())
+    ceiling_text = ", ".join(
+        f"{k} {ceil['gflops_best_sample'][k]:.0f} (median {v:.0f})"
+        for k, v in ceil["gflops"].items()
+    )
     lines = [
         f"### {dtype}",
         "",
-        f"Matrix-multiply ceiling ({ceil['n']}² square GEMM, median GFLOP/s): "
+        f"Matrix-multiply ceiling ({ceil['n']}² square GEMM, GFLOP/s of the "
+        f"fastest sample, the limit the shares below are taken of): "
         f"{ceiling_text}.",
         "",
         "Time per training step (forward, backward, SGD update): median "
