@@ -143,10 +143,10 @@ class Preset:
 
 
 PRESETS = {
-    # A few minutes on 2 cores.  Five rounds of the short steps, so that the
-    # round-by-round ratios show their spread; the large shape gets 3
-    # samples per implementation (one per round): its 1-2 s steps are
-    # steady, and a median of 3 survives one sample disturbed by another job.
+    # A few minutes on 2 cores.  Five rounds, so that the round-by-round
+    # ratios show their spread; the large shape gets one sample per round
+    # (its 1-2 s steps are steady in themselves), and a median of five
+    # survives two samples taken while the machine ran at its slow level.
     "quick": Preset(
         name="quick",
         shapes=(TINY, SMALL, SMALL_B256, MEDIUM, DEEP, LARGE),
@@ -154,7 +154,7 @@ PRESETS = {
         rounds=5,
         samples_per_block=2,
         sample_seconds=0.03,
-        big_rounds=3,
+        big_rounds=5,
         ceiling_n=2048,
         memory_shapes=("medium",),
     ),
