@@ -38,6 +38,7 @@ from .params import (
     is_array,
     library_of,
     packed_views,
+    pairs_of,
 )
 from .spec import DTYPES
 
@@ -400,26 +401,13 @@ def _refuse_in_place(params: Any) -> None:
             )
 
 
-def _pairs(value: Any, argument: str) -> list[tuple[Any, ...]]:
+def _pairs(value: Any, argument: str) -> list[tuple[Any, Any]]:
     if hasattr(value, "param_grads"):
         raise InputTypeError(
             f"SGD.step: {argument} is a Gradients object; pass "
             "grads.param_grads(), the (∂L/∂W, ∂L/∂b) pair of every layer."
         )
-    try:
-        pairs = [tuple(pair) for pair in value]
-    except TypeError as err:
-        raise InputTypeError(
-            f"SGD.step: {argument} must be a sequence of (W, b) pairs, one per "
-            f"layer; received {type(value).__name__}."
-        ) from err
-    for layer, pair in enumerate(pairs, start=1):
-        if len(pair) != 2:
-            raise ShapeError(
-                f"SGD.step: {argument} layer {layer} must be a (W, b) pair; "
-                f"received {len(pair)} item(s)."
-            )
-    return pairs
+    return pairs_of(value, "SGD.step", argument)
 
 
 def _mismatch(params: Any, grads: Any) -> ManualBackpropError | None:

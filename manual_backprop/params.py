@@ -55,7 +55,10 @@ class PackedParams(tuple):
     flat: Any
 
     def __new__(cls, layers: Any, flat: Any) -> PackedParams:
-        pairs = _layout_pairs(layers)
+        pairs = tuple(
+            LayerParams(*pair)
+            for pair in pairs_of(layers, "PackedParams", "layers", _MAKE_PACKED)
+        )
         _check_layout(pairs, flat)
         packed = super().__new__(cls, pairs)
         object.__setattr__(packed, "flat", flat)
@@ -88,22 +91,29 @@ def _refuse_assignment(name: str) -> None:
     )
 
 
-def _layout_pairs(layers: Any) -> tuple[LayerParams, ...]:
-    """``layers`` as :class:`LayerParams`, each a pair."""
+def pairs_of(
+    value: Any, caller: str, argument: str = "params", fix: str = ""
+) -> list[tuple[Any, Any]]:
+    """``value`` as a list of ``(W, b)`` pairs, or refused saying why.
+
+    ``caller`` and ``argument`` name what was called with what; ``fix``,
+    if given, ends each message (what to pass instead).
+    """
+    end = f"; {fix}." if fix else "."
     try:
-        pairs = [tuple(pair) for pair in layers]
+        layers = list(value)
     except TypeError as err:
         raise InputTypeError(
-            "PackedParams: layers must be a sequence of (W, b) pairs, one per "
-            f"layer; received {type(layers).__name__}; {_MAKE_PACKED}."
+            f"{caller}: {argument} must be a sequence of (W, b) pairs, one per "
+            f"layer; received {type(value).__name__}{end}"
         ) from err
-    for layer, pair in enumerate(pairs, start=1):
-        if len(pair) != 2:
+    for layer, pair in enumerate(layers, start=1):
+        if is_array(pair) or not _is_pair(pair):
             raise ShapeError(
-                f"PackedParams: layer {layer} must be a (W, b) pair; received "
-                f"{len(pair)} item(s); {_MAKE_PACKED}."
+                f"{caller}: {argument} layer {layer} must be a (W, b) pair; "
+                f"received {_describe(pair)}{end}"
             )
-    return tuple(LayerParams(*pair) for pair in pairs)
+    return [(pair[0], pair[1]) for pair in map(tuple, layers)]
 
 
 def _check_layout(pairs: tuple[LayerParams, ...], flat: Any) -> None:
@@ -195,7 +205,7 @@ def pack_params(params: Params) -> PackedParams:
     parameters yourself when you loop over ``backward`` and
     ``SGD.step(..., in_place=True)``.
     """
-    pairs = _packable_pairs(params)
+    pairs = pairs_of(params, "pack_params", fix="one (W, b) pair per layer")
     arrays = [a for pair in pairs for a in pair]
     libraries = {library_of(a) for a in arrays}
     dtypes = {str(getattr(a, "dtype", None)) for a in arrays}
@@ -216,24 +226,6 @@ def pack_params(params: Params) -> PackedParams:
     for view, array in zip((v for pair in packed for v in pair), arrays, strict=True):
         view[...] = array
     return packed
-
-
-def _packable_pairs(params: Any) -> list[tuple[Any, ...]]:
-    """``params`` as a list of (W, b) pairs, or refused saying why."""
-    try:
-        layers = list(params)
-    except TypeError as err:
-        raise InputTypeError(
-            "pack_params: params must be a sequence of (W, b) pairs, one per "
-            f"layer, as init_params returns; received {type(params).__name__}."
-        ) from err
-    for layer, pair in enumerate(layers, start=1):
-        if is_array(pair) or not _is_pair(pair):
-            raise ShapeError(
-                f"pack_params: params layer {layer} must be a (W, b) pair; "
-                f"received {_describe(pair)}. Give one (W, b) pair per layer."
-            )
-    return [tuple(pair) for pair in layers]
 
 
 def _check_packable(pairs: list[tuple[Any, ...]]) -> None:
