@@ -217,9 +217,10 @@ def _judge(
     engine_name: str,
 ) -> tuple[Report, Bounds]:
     engine_result, reference_result, truth_result = results
-    bounds = roundoff_bounds(
-        spec, params, x, labels, truth_result, (engine_result, reference_result)
-    )
+    with np.errstate(all="ignore"):  # a non-finite truth gives NaN bounds
+        bounds = roundoff_bounds(
+            spec, params, x, labels, truth_result, (engine_result, reference_result)
+        )
     notes = []
     if spec.dtype == "float64" and truth_result is reference_result:
         notes.append(
@@ -399,6 +400,15 @@ def _compare_one(
             f"float64 truth {tv:.3g}): this case cannot be checked in "
             f"{dtype}; scale the inputs or weights down{wider}"
         )
+    elif not passed and not np.isfinite(tv):
+        # The float64 run itself overflowed or divided 0 by 0: a truth of
+        # inf or NaN favours neither side, so who is wrong is unknown.
+        verdict = "out-of-range"
+        rule = (
+            f"the float64 truth is {tv} (engine {ev:.6g}, TensorFlow "
+            f"{rv:.6g}): it cannot tell who is wrong; scale the inputs or "
+            "weights into a range where the float64 run stays finite"
+        )
     return Comparison(
         layer=layer,
         quantity=quantity,
@@ -472,10 +482,15 @@ def _sgd_rows(
     optimizer = sgd.optimizer_factory(
         learning_rate=sgd.learning_rate, momentum=sgd.momentum, nesterov=sgd.nesterov
     )
+    # Steps after the first run unchecked: the parameters are the engine's
+    # own, and where a step diverges they turn inf or NaN, which the rows
+    # below must report (out-of-range, or the engine's fault if Keras stays
+    # finite), not refuse as bad input.
     ours, engine_runs = params, []
-    for _ in range(steps):
-        engine_runs.append(engine(spec, ours, x, labels))
-        ours = optimizer.step(ours, engine_runs[-1].param_grads())
+    with np.errstate(all="ignore"):
+        for k in range(steps):
+            engine_runs.append(engine(spec, ours, x, labels, check=k == 0))
+            ours = optimizer.step(ours, engine_runs[-1].param_grads())
 
     # Keras's trajectory: each prefix of the steps replayed from the start,
     # so that its velocities are Keras's own.
@@ -495,23 +510,26 @@ def _sgd_rows(
 
     _, truth_grads, bounds = first
     per_step = [(truth_grads, bounds)]
-    for k in range(1, steps):
-        ref_k = tf_reference.reference_gradients(spec, theirs[k], x, labels, mode=mode)
-        truth_k = ref_k
-        if spec.dtype != "float64":
-            truth_k = tf_reference.reference_gradients(
-                spec64, truth[k], x64, labels64, mode=mode
+    with np.errstate(all="ignore"):  # a diverged run gives NaN bounds
+        for k in range(1, steps):
+            ref_k = tf_reference.reference_gradients(
+                spec, theirs[k], x, labels, mode=mode
             )
-        observed = (engine_runs[k], ref_k)
-        bounds_k = roundoff_bounds(spec, truth[k], x, labels, truth_k, observed)
-        per_step.append((truth_k, bounds_k))
+            truth_k = ref_k
+            if spec.dtype != "float64":
+                truth_k = tf_reference.reference_gradients(
+                    spec64, truth[k], x64, labels64, mode=mode
+                )
+            observed = (engine_runs[k], ref_k)
+            bounds_k = roundoff_bounds(spec, truth[k], x, labels, truth_k, observed)
+            per_step.append((truth_k, bounds_k))
 
-    def sensitivity(k: int, errors: list[tuple[np.ndarray, np.ndarray]]) -> Any:
-        return gradient_drift(
-            spec64, truth[k], x64, labels64, per_step[k][0], errors, mode
-        )
+        def sensitivity(k: int, errors: list[tuple[np.ndarray, np.ndarray]]) -> Any:
+            return gradient_drift(
+                spec64, truth[k], x64, labels64, per_step[k][0], errors, mode
+            )
 
-    E = sgd_bounds(params, per_step, sgd, sensitivity)
+        E = sgd_bounds(params, per_step, sgd, sensitivity)
     rule = _rule(
         f"{steps} step(s) of η·(E(∂L/∂w) + drift) + 3u·(|w| + η|g| + μ|v|), "
         "each step's gradient bound taken on the float64 trajectory, drift = "

@@ -357,3 +357,41 @@ def test_round_off_straddling_a_zero_error_is_not_a_failure():
     row = next(c for c in report.comparisons if c.quantity == "delta")
     assert row.passed, report.summary()
     assert any("clip/sign" in note for note in report.notes)
+
+
+def test_a_non_finite_float64_truth_is_out_of_range_not_the_engines_fault():
+    from manual_backprop.crosscheck import cross_check
+
+    # numpy's float64 sigmoid(-709.3) is the subnormal 9e-309, TensorFlow's
+    # is 0; Keras's row normalisation then divides 0 by 0.  The truth (the
+    # float64 TensorFlow run) is NaN and cannot say who is wrong.
+    spec = NetworkSpec(
+        (1, 1), ("sigmoid",), "categorical_crossentropy", "float64", fused=False
+    )
+    params = (LayerParams(np.ones((1, 1)), np.zeros(1)),)
+    x, labels = np.array([[-709.3]]), np.array([[1.0]])
+
+    report = cross_check(spec, params, x, labels)
+
+    assert not report.passed
+    assert {c.verdict for c in report.failures} == {"out-of-range"}
+    assert "float64 truth is nan" in report.failures[0].rule
+
+
+def test_an_sgd_check_that_diverges_reports_out_of_range_rows():
+    from manual_backprop.crosscheck import SGDCheck, cross_check
+    from manual_backprop.params import init_params
+
+    # A learning rate of 1e30 sends float32 parameters to inf by the second
+    # step: the rows say so, rather than refusing the engine's own
+    # parameters as bad input.
+    spec = NetworkSpec((3, 3), ("linear",), "mean_squared_error", "float32")
+    params = init_params(spec, seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 3)).astype("float32")
+    labels = rng.normal(size=(4, 3)).astype("float32")
+
+    report = cross_check(spec, params, x, labels, sgd=SGDCheck(1e30, steps=3))
+
+    failing = {(c.quantity, c.verdict) for c in report.failures}
+    assert failing == {("W_after_sgd", "out-of-range"), ("b_after_sgd", "out-of-range")}

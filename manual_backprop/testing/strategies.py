@@ -459,20 +459,33 @@ def labels_for(
 
 
 def _finite_case(case: Case) -> bool:
-    """The real engine finds finite, bounded values for the case."""
+    """The real engine finds finite, bounded, normal values for the case.
+
+    Refused: a case whose labels came out non-finite (regression labels
+    follow the outputs, which can overflow), any inf or NaN, a magnitude
+    past ``GRADIENT_LIMIT``, and subnormal values: below the dtype's
+    smallest normal number one library may flush to 0 where another keeps
+    a subnormal (TensorFlow's float64 sigmoid of -709 is 0, numpy's
+    9e-309), and a normalisation then turns that 0 into 0/0.
+    """
     from ..engine import backward
+    from ..errors import NonFiniteError
 
     with np.errstate(all="ignore"):
         try:
             grads = backward(case.spec, case.params, case.x, case.labels)
-        except FloatingPointError:
+        except (FloatingPointError, NonFiniteError):
             return False
     arrays = [grads.loss, grads.outputs, grads.input_grad]
     for g in grads.layers:
-        arrays += [g.pre_activation, g.delta, g.weight_grad, g.bias_grad]
-    return all(
-        np.all(np.isfinite(a)) and np.all(np.abs(a) < GRADIENT_LIMIT) for a in arrays
-    )
+        arrays += [g.pre_activation, g.output, g.delta, g.weight_grad, g.bias_grad]
+    tiny = np.finfo(case.spec.dtype).tiny
+    for a in map(np.abs, arrays):
+        if not (np.all(np.isfinite(a)) and np.all(a < GRADIENT_LIMIT)):
+            return False
+        if np.any((a > 0) & (a < tiny)):
+            return False
+    return True
 
 
 @st.composite
