@@ -374,6 +374,8 @@ def _compare_one(
 
     failing = ratio > 1
     flat_ratio = ratio.reshape(-1)
+    known = (t != 0) & np.isfinite(t)
+    blind = float(np.mean(tol[known] >= np.abs(t[known]))) if known.any() else 0.0
     flat = int(np.argmax(flat_ratio))
     worst_index = tuple(int(i) for i in np.unravel_index(flat, e.shape))
 
@@ -426,6 +428,7 @@ def _compare_one(
         rule=rule,
         n_failing=int(failing.sum()),
         worst=shown,
+        blind=blind,
     )
 
 

@@ -661,7 +661,7 @@ def _check_distributions(
             fix += ', or set "fused": false for the clipped-probability formula'
         raise LabelError(
             f"{argument} row {row} sums to {sums[row]:.6g} ({int(off.sum())} "
-            f"of {len(sums)} rows differ from 1 by more than {tolerance:.1g}); "
+            f"of {len(sums)} rows differ from 1 by more than {tolerance:.2g}); "
             f"on the {spec.loss_path} path the gradient softmax(z) − t "
             "(TensorFlow's kernel, matched here) is the derivative of the loss "
             f"only for rows that sum to 1. To fix: {fix}."

@@ -67,6 +67,11 @@ class Element:
         }
 
 
+# A row is blind when in more than this share of its elements the
+# tolerance is at least the float64 value itself.
+BLIND_SHARE = 0.5
+
+
 @dataclass(frozen=True)
 class Comparison:
     """The engine against TensorFlow for one quantity of one layer.
@@ -94,6 +99,14 @@ class Comparison:
     rule: str
     n_failing: int = 0
     worst: tuple[Element, ...] = ()
+    # The share of the elements (of nonzero truth) whose tolerance is at
+    # least the value itself: there even a 100 % error would pass.
+    blind: float = 0.0
+
+    @property
+    def sees_errors(self) -> bool:
+        """Whether a 100 % error in most elements would fail this row."""
+        return self.blind <= BLIND_SHARE
 
     @property
     def short_name(self) -> str:
@@ -123,6 +136,7 @@ class Comparison:
             "verdict": self.verdict,
             "passed": self.passed,
             "n_failing": self.n_failing,
+            "blind_fraction": json_number(self.blind),
             "rule": self.rule,
             "worst": [e.to_dict() for e in self.worst],
         }
@@ -149,6 +163,30 @@ class Report:
     @property
     def failures(self) -> list[Comparison]:
         return [c for c in self.comparisons if not c.passed]
+
+    @property
+    def blind_rows(self) -> list[Comparison]:
+        """Rows whose tolerance is as large as their values: they cannot
+        see an error, so their agreement says nothing."""
+        return [c for c in self.comparisons if not c.sees_errors]
+
+    def blind_note(self) -> str | None:
+        """What the blind rows mean and what to do, or None."""
+        blind = self.blind_rows
+        if not blind:
+            return None
+        names = ", ".join(c.short_name for c in blind[:6])
+        more = f" and {len(blind) - 6} more" if len(blind) > 6 else ""
+        if self.spec.dtype == "float32":
+            fix = "check this network in float64 (--dtype float64)"
+        else:
+            fix = "no higher precision is at hand: check a shallower or narrower net"
+        return (
+            f"{len(blind)} of {len(self.comparisons)} comparisons cannot see "
+            f"even a 100 % error ({names}{more}): the round-off bound there "
+            "is at least the value itself in most elements, as it grows "
+            f"with depth and width; {fix}"
+        )
 
     @property
     def first_divergent_delta(self) -> int | None:
@@ -186,12 +224,14 @@ class Report:
         if self.passed:
             worst = self.worst
             where = f" at {worst.name}" if worst else ""
-            return (
+            text = (
                 f"PASS {head}\n"
                 f"  all {len(self.comparisons)} comparisons agree; worst "
                 f"error/tolerance {_fmt(self.worst_ratio)}{where}; largest "
                 f"|engine − TensorFlow| {_fmt(self.max_abs)}"
             )
+            blind = self.blind_note()
+            return text + (f"\n  but {blind}" if blind else "")
 
         failures = self.failures
         first = failures[0]
@@ -223,6 +263,9 @@ class Report:
             tail = f" and {more} more" if more > 0 else ""
             lines.append(f"  also failing: {', '.join(others)}{tail}")
         lines.extend(f"  note: {note}" for note in self.notes)
+        blind = self.blind_note()
+        if blind:
+            lines.append(f"  note: {blind}")
         return "\n".join(lines)
 
     def table(self) -> Any:
@@ -247,7 +290,7 @@ class Report:
                 _fmt(c.max_rel),
                 _fmt(c.tolerance),
                 _fmt(c.ratio),
-                "ok" if c.passed else c.verdict,
+                ("ok" if c.sees_errors else "ok, blind") if c.passed else c.verdict,
                 style=style,
             )
         return table
@@ -266,6 +309,7 @@ class Report:
             "first_divergent_delta": self.first_divergent_delta,
             "worst_ratio": json_number(self.worst_ratio),
             "max_abs": json_number(self.max_abs),
+            "blind": [c.short_name for c in self.blind_rows],
             "sgd": self.sgd,
             "notes": list(self.notes),
             "replay": self.replay,

@@ -379,9 +379,11 @@ class NetworkSpec:
     def describe(self) -> str:
         """One line: widths, activations, loss path and dtype."""
         acts = ", ".join(str(a) for a in self.activations)
+        # The path only means something for the cross-entropies.
+        path = f" ({self.loss_path})" if self.loss in CROSS_ENTROPIES else ""
         return (
             f"{'-'.join(map(str, self.widths))} [{acts}] "
-            f"{self.loss} ({self.loss_path}) {self.dtype}"
+            f"{self.loss}{path} {self.dtype}"
         )
 
     def to_dict(self) -> dict[str, Any]:

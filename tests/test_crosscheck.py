@@ -395,3 +395,55 @@ def test_an_sgd_check_that_diverges_reports_out_of_range_rows():
 
     failing = {(c.quantity, c.verdict) for c in report.failures}
     assert failing == {("W_after_sgd", "out-of-range"), ("b_after_sgd", "out-of-range")}
+
+
+def _tanh_net(depth, width):
+    spec = NetworkSpec(
+        (16,) + (width,) * depth + (5,),
+        ("tanh",) * depth + ("softmax",),
+        "categorical_crossentropy",
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 16)).astype("float32")
+    labels = np.eye(5, dtype="float32")[rng.integers(0, 5, 8)]
+    from manual_backprop.params import init_params
+
+    return spec, init_params(spec, seed=3), x, labels
+
+
+def test_rows_whose_tolerance_exceeds_their_values_are_called_blind():
+    # Eight tanh layers 64 wide in float32: the first-order bound has grown
+    # past the values themselves, so a wrong tanh' (1 − y instead of
+    # 1 − y²) passes.  The report must say that nothing was seen.
+    from manual_backprop.crosscheck import cross_check
+    from manual_backprop.testing.mutations import mutated_engine
+
+    case = _tanh_net(depth=8, width=64)
+    wrong = mutated_engine("tanh_derivative_one_minus_y").backward
+
+    report = cross_check(*case, engine=wrong)
+
+    assert report.passed  # the bound is too loose to fail it...
+    assert len(report.blind_rows) == len(report.comparisons)  # ...and says so
+    assert "cannot see even a 100 % error" in report.summary()
+    assert "--dtype float64" in report.summary()
+    assert report.to_dict()["blind"][0] == "L"
+
+
+def test_a_shallow_network_has_no_blind_rows_and_catches_the_same_bug():
+    from manual_backprop.crosscheck import cross_check
+    from manual_backprop.testing.mutations import mutated_engine
+
+    case = _tanh_net(depth=3, width=16)
+    wrong = mutated_engine("tanh_derivative_one_minus_y").backward
+
+    assert cross_check(*case).blind_rows == []
+    assert not cross_check(*case, engine=wrong).passed
+
+
+def test_describe_names_the_loss_path_of_cross_entropies_only():
+    cce = NetworkSpec((3, 2), ("softmax",), "categorical_crossentropy")
+    mse = NetworkSpec((3, 2), ("linear",), "mean_squared_error")
+
+    assert cce.describe() == "3-2 [softmax] categorical_crossentropy (fused) float32"
+    assert mse.describe() == "3-2 [linear] mean_squared_error float32"
