@@ -393,17 +393,25 @@ def _run_markdown(run: dict[str, Any]) -> list[str]:
 
 
 def _gpu_note(run: dict[str, Any], names: list[str]) -> str | None:
-    """One line for the GPU columns when none of them ran, else None."""
+    """One line for the GPU columns when none of them ran, else None.
+
+    Each column is named with its own reason (its status in the JSON),
+    columns that share one reason together, in the columns' order.
+    """
     gpu = [
         n for n in names if run["shapes"][0]["implementations"][n]["device"] == "gpu"
     ]
-    statuses = {
-        row["implementations"][n].get("status") for row in run["shapes"] for n in gpu
-    }
-    if not gpu or "ok" in statuses:
+    by_reason: dict[str, list[str]] = {}
+    for n in gpu:
+        statuses = [row["implementations"][n].get("status") for row in run["shapes"]]
+        if "ok" in statuses:
+            return None
+        reason = " / ".join(dict.fromkeys(str(s) for s in statuses))
+        by_reason.setdefault(reason, []).append(n)
+    if not gpu:
         return None
-    reasons = "; ".join(sorted(str(s) for s in statuses))
-    return f"GPU columns ({', '.join(gpu)}): {reasons}."
+    parts = [f"{', '.join(cols)}: {reason}" for reason, cols in by_reason.items()]
+    return f"GPU columns: {'; '.join(parts)}."
 
 
 def _faults(value: float | None) -> str:

@@ -20,10 +20,15 @@ Run as a command it prints (or writes) the catalogue's table::
 
     python -m manual_backprop.testing.mutations --report docs/properties.md
     python -m manual_backprop.testing.mutations --check   # snippets only
+
+With ``--only NAME`` (repeatable) and ``--report``, only those rows of the
+table the file holds are hunted again and replaced; the note gets a line
+for the run and a totals line recomputed from all the rows.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +43,7 @@ from .mutations import MUTATIONS, MutatedEngine, mutated_engine
 from .strategies import Case, SGDSetting, cases, sgd_settings
 
 TENSORFLOW = "engine agrees with TensorFlow"
+NOT_CAUGHT = "NOT CAUGHT"
 
 # Hunts draw narrower networks than the general strategy (widths ≤ 16,
 # batches ≤ 8) to keep the catalogue test inside CI's budget; the
@@ -70,16 +76,18 @@ class Detection:
             f"{k}={'/'.join(v) if isinstance(v, tuple) else v}"
             for k, v in MUTATIONS[self.name].focus.items()
         )
+        unfocused = ""
+        if self.unfocused_examples is not None:
+            unfocused = f" {self.unfocused_examples or 'not within budget'} |"
         if not self.caught:
-            return f"| `{self.name}` | {summary} | {focus} | NOT CAUGHT | | |"
+            row = f"| `{self.name}` | {summary} | {focus or 'none'} | {NOT_CAUGHT} |"
+            return row + " | |" + unfocused
         size = "-".join(map(str, self.widths))
         row = (
             f"| `{self.name}` | {summary} | {focus or 'none'} | {self.caught_by} | "
             f"{self.examples} | {self.depth} ({size}, B={self.batch}) |"
         )
-        if self.unfocused_examples is not None:
-            row += f" {self.unfocused_examples or 'not within budget'} |"
-        return row
+        return row + unfocused
 
 
 Check = tuple[str, Callable[[Case, MutatedEngine, SGDSetting | None], Any]]
@@ -237,33 +245,156 @@ TABLE_HEAD = (
     "examples to first detection | shrunk network: layers (widths, batch) |\n"
     "|---|---|---|---|---|---|"
 )
+UNFOCUSED_HEAD = " examples, unfocused hunt |"
+NOT_MEASURED = "–"  # the unfocused cell of a row hunted without --unfocused
+
+
+def _head(unfocused: bool) -> str:
+    if not unfocused:
+        return TABLE_HEAD
+    lines = TABLE_HEAD.split("\n")
+    return lines[0] + UNFOCUSED_HEAD + "\n" + lines[1] + "---|"
+
+
+def _cells(row: str) -> list[str]:
+    """A table row's cells, split at the pipes the summary does not escape."""
+    return [c.strip() for c in re.split(r"(?<!\\)\|", row.strip())[1:-1]]
+
+
+def _padded(row: str, columns: int) -> str:
+    missing = columns - len(_cells(row))
+    return row + f" {NOT_MEASURED} |" * max(missing, 0)
 
 
 def report_table(detections: Sequence[Detection]) -> str:
-    head = TABLE_HEAD
-    if any(d.unfocused_examples is not None for d in detections):
-        lines = head.split("\n")
-        head = lines[0] + " examples, unfocused hunt |\n" + lines[1] + "---|"
-    return "\n".join([head, *(d.row() for d in detections)])
+    return _table([d.row() for d in detections])
+
+
+def _table(rows: Sequence[str]) -> str:
+    unfocused = any(len(_cells(r)) > 6 for r in rows)
+    columns = 7 if unfocused else 6
+    return "\n".join([_head(unfocused), *(_padded(r, columns) for r in rows)])
 
 
 MARK_BEGIN = "<!-- mutation table: begin (generated) -->"
 MARK_END = "<!-- mutation table: end -->"
+# A partial run's note (``--only``) starts so; so does the totals line
+# that a merged table gets, recomputed from its rows.
+UPDATED = "Rows hunted by "
+TOTALS = "The table: "
+_ROW_NAME = re.compile(r"^\|\s*`(\w+)`\s*\|")
+_ONLY = re.compile(r"--only[ =](\w+)")
 
 
-def write_report(path: str, detections: Sequence[Detection], note: str) -> None:
-    """Replace the generated table between the markers in ``path``."""
+@dataclass(frozen=True)
+class ReportTotals:
+    """What the table written holds: rows caught, rows in all."""
+
+    caught: int
+    rows: int
+
+
+def _split_block(block: str) -> tuple[str, list[str], str]:
+    """A generated block's note, its table rows and what follows them."""
+    lines = block.split("\n")
+    start = next(
+        (i for i, line in enumerate(lines) if line.startswith("| mutation |")),
+        len(lines),
+    )
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    rows = [line for line in lines[start:end] if _ROW_NAME.match(line)]
+    note = "\n".join(lines[:start]).strip()
+    return note, rows, "\n".join(lines[end:]).strip()
+
+
+def _merge_rows(old: Sequence[str], new: Sequence[Detection]) -> list[str]:
+    """``old`` with the rows of ``new`` put in.
+
+    A row ``old`` holds is replaced where it stands; a new one goes after
+    the last row that comes before it in the catalogue.
+    """
+    rows: dict[str, str] = {}
+    for line in old:
+        match = _ROW_NAME.match(line)
+        if match:
+            rows[match.group(1)] = line
+    order = {name: i for i, name in enumerate(MUTATIONS)}
+    names = list(rows)
+    for d in new:
+        if d.name not in rows:
+            rank = order[d.name]
+            at = [i + 1 for i, n in enumerate(names) if order.get(n, rank) < rank]
+            names.insert(max(at, default=0), d.name)
+        rows[d.name] = d.row()
+    return [rows[n] for n in names]
+
+
+def _merge_note(old: str, update: str, totals: str) -> str:
+    """``old`` less its totals line and the updates ``update`` supersedes."""
+    hunted = set(_ONLY.findall(update))
+    kept = [
+        line
+        for line in old.split("\n\n")
+        if not line.startswith(TOTALS)
+        and not (line.startswith(UPDATED) and set(_ONLY.findall(line)) <= hunted)
+    ]
+    return "\n\n".join([*(k.strip() for k in kept if k.strip()), update, totals])
+
+
+def _missed(rows: Sequence[str]) -> str:
+    """``; not caught: a, b`` for the rows not caught, else nothing."""
+    missed = [_cells(r)[0] for r in rows if _cells(r)[3] == NOT_CAUGHT]
+    return f"; not caught: {', '.join(missed)}" if missed else ""
+
+
+def _totals(rows: Sequence[str]) -> ReportTotals:
+    caught = sum(_cells(r)[3] != NOT_CAUGHT for r in rows)
+    return ReportTotals(caught, len(rows))
+
+
+def write_report(
+    path: str, detections: Sequence[Detection], note: str, *, update: bool = False
+) -> ReportTotals:
+    """Write the generated table between the markers in ``path``.
+
+    By default the table is replaced.  With ``update`` (a run with
+    ``--only``) only the rows of ``detections`` are replaced, or added, in
+    a table that ``path`` already holds: every other row stays, ``note``
+    is added to the table's note (replacing earlier updates of no other
+    rows) and a totals line is recomputed from the merged rows.  Without a
+    table there, the rows hunted are written.  The file is written
+    atomically.
+    """
     from pathlib import Path
 
     from ..spec import write_atomic
 
-    block = f"{MARK_BEGIN}\n{note}\n\n{report_table(detections)}\n{MARK_END}"
     target = Path(path)
     text = target.read_text() if target.exists() else ""
-    if MARK_BEGIN in text and MARK_END in text:
+    marked = MARK_BEGIN in text and MARK_END in text
+    head = tail = ""
+    if marked:
         head, rest = text.split(MARK_BEGIN, 1)
-        tail = rest.split(MARK_END, 1)[1]
+        old_block, tail = rest.split(MARK_END, 1)
+    rows = [d.row() for d in detections]
+    after = ""
+    if update and marked:
+        old_note, old_rows, after = _split_block(old_block)
+        if old_rows:
+            rows = _merge_rows(old_rows, detections)
+            totals = _totals(rows)
+            note = _merge_note(
+                old_note,
+                note,
+                f"{TOTALS}{totals.caught} of {totals.rows} caught{_missed(rows)}.",
+            )
+    table = _table(rows) + (f"\n\n{after}" if after else "")
+    block = f"{MARK_BEGIN}\n{note}\n\n{table}\n{MARK_END}"
+    if marked:
         text = head + block + tail
     else:
         text = text + ("\n" if text else "") + block + "\n"
     write_atomic(target, text.encode())
+    return _totals(rows)

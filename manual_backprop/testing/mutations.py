@@ -20,6 +20,9 @@ keyword arguments of :func:`manual_backprop.testing.strategies.cases`), as
 a user testing that activation or loss would.  Write the table with::
 
     python -m manual_backprop.testing.mutations --report docs/properties.md
+
+and update one row (the others are kept) with ``--only NAME --report …``;
+``--list`` prints the names.
 """
 
 from __future__ import annotations
