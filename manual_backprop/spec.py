@@ -382,8 +382,7 @@ class NetworkSpec:
         # The path only means something for the cross-entropies.
         path = f" ({self.loss_path})" if self.loss in CROSS_ENTROPIES else ""
         return (
-            f"{'-'.join(map(str, self.widths))} [{acts}] "
-            f"{self.loss}{path} {self.dtype}"
+            f"{'-'.join(map(str, self.widths))} [{acts}] {self.loss}{path} {self.dtype}"
         )
 
     def to_dict(self) -> dict[str, Any]:
