@@ -53,6 +53,9 @@ class ShardResult:
     worst: dict[str, Any] = field(default_factory=dict)
     sgd_cases: int = 0
     what: str = "tensorflow"
+    # Cases with a row whose tolerance is at least its values (the row
+    # could not see a 100 % error): agreement there proves little.
+    blind_cases: int = 0
 
 
 def _run_shard(
@@ -124,6 +127,7 @@ def _run_shard(
             sgd = None  # see strategies.sgd_is_gentle
         report = tensorflow_check(case, sgd=sgd)
         result.sgd_cases += sgd is not None
+        result.blind_cases += bool(report.blind_rows)
         for comparison in report.comparisons:
             ratios[dtype][comparison.quantity].append(float(comparison.ratio))
         if report.worst_ratio > result.worst.get("ratio", -1.0):
@@ -209,6 +213,7 @@ def _merge(shards: list[ShardResult]) -> dict[str, Any]:
         by_dtype[dtype] = {
             "cases": cases,
             "sgd_cases": sum(s.sgd_cases for s in mine),
+            "blind_cases": sum(s.blind_cases for s in mine),
             "failures": sum(len(s.failures) for s in mine),
             "failed_cases": [f for s in mine for f in s.failures],
             "worst_ratio": float(every.max()) if every.size else 0.0,
@@ -238,16 +243,17 @@ def format_summary(by_dtype: dict[str, Any], command: str, what: str = "") -> st
     lines = [f"command: {command}", f"checks: {what or 'tensorflow'}", ""]
     lines.append(
         "| dtype | cases (with SGD) | failures | worst error/tolerance | "
-        "median | 99th pct | 99.9th pct | networks/s (all dtypes) |"
+        "median | 99th pct | 99.9th pct | cases with blind rows | "
+        "networks/s (all dtypes) |"
     )
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for dtype, r in by_dtype.items():
         q = r["quantiles"]
         lines.append(
             f"| {dtype} | {r['cases']} ({r['sgd_cases']}) | {r['failures']} | "
             f"{r['worst_ratio']:.3g} | {q.get('q50', 0):.2g} | "
             f"{q.get('q99', 0):.2g} | {q.get('q99.9', 0):.2g} | "
-            f"{r['networks_per_second']:.1f} |"
+            f"{r.get('blind_cases', 0)} | {r['networks_per_second']:.1f} |"
         )
     for dtype, r in by_dtype.items():
         lines += ["", f"{dtype}: error/tolerance per quantity"]
