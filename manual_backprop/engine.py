@@ -47,6 +47,7 @@ from .params import (
     cast_hint,
     check_params,
     is_array,
+    writable,
 )
 from .spec import NetworkSpec, check_spec
 
@@ -369,7 +370,7 @@ def check_out(
                 "packed_like(params)."
             )
     views = [out.flat, *(a for pair in out for a in pair)]
-    if not all(_writable(a) for a in views):
+    if not all(writable(a) for a in views):
         raise InputTypeError(
             "out is read-only (its buffer or one of its views), and backward "
             "writes every gradient into it. Make a writable one with "
@@ -391,10 +392,6 @@ def check_out(
                     f"computation runs on {bk.name}; make out with "
                     "packed_like(params)."
                 )
-
-
-def _writable(a: Any) -> bool:
-    return bool(a.flags.writeable) if isinstance(a, np.ndarray) else True
 
 
 def check_arguments(

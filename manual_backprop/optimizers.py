@@ -39,6 +39,7 @@ from .params import (
     library_of,
     packed_views,
     pairs_of,
+    writable,
 )
 from .spec import DTYPES
 
@@ -172,7 +173,7 @@ class SGD:
                 self._update_in_place(*packed)  # one operation for all
             else:
                 self._update_in_place(flat, flat_grads, self.velocities)
-            if _is_packed(params):
+            if isinstance(params, PackedParams):
                 return params  # still packed, for the next step
             new = flat
         elif mu == 0:
@@ -209,7 +210,7 @@ class SGD:
         all are packed alike, else None.  The layouts agree: ``step`` has
         checked that every array's shape matches its gradient's (and
         velocity's), and packing lays them out in the same order."""
-        if not (_is_packed(params) and _is_packed(grads)):
+        if not (isinstance(params, PackedParams) and isinstance(grads, PackedParams)):
             return None
         if self.momentum == 0:
             return [params.flat], [grads.flat], None
@@ -356,29 +357,18 @@ def _pieces(
             yield w[piece], g[piece], None if v is None else v[piece]
 
 
-def _writable(w: Any) -> bool:
-    """Whether ``w`` is a numpy or CuPy array that can be written to."""
-    if isinstance(w, np.ndarray):
-        return bool(w.flags.writeable)
-    return library_of(w) == "cupy"
-
-
-def _is_packed(params: Any) -> bool:
-    return isinstance(params, PackedParams)
-
-
 def _all_writable(flat: list[Any]) -> bool:
-    """``_writable`` for every array, at about 60 ns an array on numpy's."""
+    """``writable`` for every array, at about 60 ns an array on numpy's."""
     if set(map(type, flat)) <= {np.ndarray}:
         return all(w.flags.writeable for w in flat)
-    return all(map(_writable, flat))
+    return all(map(writable, flat))
 
 
 def _refuse_in_place(params: Any) -> None:
     """Why ``in_place=True`` cannot write into ``params``: the first array
     that is not a writable numpy or CuPy array (a TensorFlow tensor cannot
     be written to, and a read-only array must not be)."""
-    if _is_packed(params) and not _writable(params.flat):
+    if isinstance(params, PackedParams) and not writable(params.flat):
         raise InputTypeError(
             "SGD.step: in_place=True writes into the parameters, but their "
             "packed buffer (params.flat) is read-only; pack a copy "
@@ -387,7 +377,7 @@ def _refuse_in_place(params: Any) -> None:
         )
     for layer, pair in enumerate(_pairs(params, "params"), start=1):
         for name, w in zip("Wb", pair, strict=True):
-            if _writable(w):
+            if writable(w):
                 continue
             if isinstance(w, np.ndarray):
                 what, fix = "is read-only", f"pass a copy ({name}.copy())"

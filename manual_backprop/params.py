@@ -374,6 +374,13 @@ def _dtype_name(array: Any) -> str:
     return getattr(dtype, "name", str(dtype))
 
 
+def writable(array: Any) -> bool:
+    """Whether ``array`` is a numpy or CuPy array that can be written to."""
+    if isinstance(array, np.ndarray):
+        return bool(array.flags.writeable)
+    return library_of(array) == "cupy"
+
+
 def _is_pair(value: Any) -> bool:
     try:
         return len(value) == 2

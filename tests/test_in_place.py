@@ -31,6 +31,7 @@ from manual_backprop import (
 from manual_backprop.backend import NUMPY
 from manual_backprop.params import packed_views
 from manual_backprop.testing.strategies import cases
+from manual_backprop.testing.strategies import fixed_case as small_case
 
 # A few examples per property: each runs several forward+backward passes.
 FEW = settings(max_examples=min(settings().max_examples, 12))
@@ -43,21 +44,6 @@ KINDS = {
 LAYOUTS = ("packed", "unpacked", "packed-params")
 DTYPES = ("float32", "float64")
 STEPS = 4
-
-
-def small_case(dtype="float32", widths=(4, 6, 3)):
-    depth = len(widths) - 1
-    spec = mb.NetworkSpec(
-        widths,
-        ("tanh",) * (depth - 1) + ("softmax",),
-        "categorical_crossentropy",
-        dtype,
-    )
-    params = mb.init_params(spec, seed=1)
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(5, widths[0])).astype(dtype)
-    labels = np.eye(widths[-1], dtype=dtype)[rng.integers(0, widths[-1], size=5)]
-    return spec, params, x, labels
 
 
 def arrays_of(params):

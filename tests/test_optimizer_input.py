@@ -28,21 +28,7 @@ from manual_backprop import (
     packed_like,
 )
 from manual_backprop.params import packed_views
-
-
-def small_case(dtype="float64", widths=(4, 6, 3)):
-    depth = len(widths) - 1
-    spec = mb.NetworkSpec(
-        widths,
-        ("tanh",) * (depth - 1) + ("softmax",),
-        "categorical_crossentropy",
-        dtype,
-    )
-    params = mb.init_params(spec, seed=1)
-    rng = np.random.default_rng(2)
-    x = rng.normal(size=(5, widths[0])).astype(dtype)
-    labels = np.eye(widths[-1], dtype=dtype)[rng.integers(0, widths[-1], size=5)]
-    return spec, params, x, labels
+from manual_backprop.testing.strategies import fixed_case as small_case
 
 
 def copies(params):
@@ -138,7 +124,7 @@ def test_sgd_refuses_integer_parameters(momentum, in_place):
     "dtype, fix", [("complex128", "float64"), ("float16", "float32")]
 )
 def test_sgd_refuses_complex_and_half_precision(dtype, fix):
-    _, params, _, _ = small_case()
+    _, params, _, _ = small_case("float64")
     params = cast(params, dtype)
     with pytest.raises(DTypeError) as caught:
         SGD().step(params, params)
@@ -148,7 +134,7 @@ def test_sgd_refuses_complex_and_half_precision(dtype, fix):
 
 
 def test_sgd_names_the_layer_and_the_bias():
-    _, params, _, _ = small_case()
+    _, params, _, _ = small_case("float64")
     bad = (params[0], LayerParams(params[1].W, params[1].b.astype(np.int32)))
     with pytest.raises(DTypeError, match=r"params layer 2 b is int32"):
         SGD().step(bad, bad)
@@ -178,7 +164,7 @@ def test_sgd_still_takes_float32_and_float64_after_a_refusal():
 
 @pytest.mark.parametrize("dtype", ["int64", "complex128", "float16", "bool"])
 def test_pack_params_refuses_dtypes_the_engine_does_not_use(dtype):
-    _, params, _, _ = small_case()
+    _, params, _, _ = small_case("float64")
     with pytest.raises(DTypeError) as caught:
         pack_params(cast(params, dtype))
     message = message_of(caught)
@@ -207,7 +193,7 @@ def test_pack_params_refuses_none():
 
 
 def test_pack_params_refuses_a_triple():
-    _, params, _, _ = small_case()
+    _, params, _, _ = small_case("float64")
     triple = (params[0], (params[1].W, params[1].b, params[1].b))
     with pytest.raises(ShapeError) as caught:
         pack_params(triple)
@@ -220,7 +206,7 @@ def test_pack_params_refuses_a_triple():
 
 
 def test_a_hand_made_packed_params_with_another_buffer_is_refused():
-    _, params, _, _ = small_case()
+    _, params, _, _ = small_case("float64")
     size = sum(W.size + b.size for W, b in params)
     with pytest.raises(InputTypeError) as caught:
         PackedParams(copies(params), np.zeros(size))
@@ -231,7 +217,7 @@ def test_a_hand_made_packed_params_with_another_buffer_is_refused():
 
 
 def test_a_hand_made_packed_params_with_a_wrong_length_buffer_is_refused():
-    _, params, _, _ = small_case()
+    _, params, _, _ = small_case("float64")
     packed = pack_params(params)
     with pytest.raises(ShapeError, match=r"flat holds 100 value\(s\) but .* 51"):
         PackedParams(packed, np.zeros(100))
@@ -244,7 +230,7 @@ def test_a_hand_made_packed_params_with_a_wrong_length_buffer_is_refused():
 
 
 def test_the_bogus_packed_params_of_the_report_never_reach_a_step():
-    spec, params, x, labels = small_case()
+    spec, params, x, labels = small_case("float64")
     grads = mb.backward(spec, params, x, labels).param_grads()
     with pytest.raises(ShapeError, match=r"flat holds 67 value\(s\) but .* 51"):
         bogus = PackedParams(copies(params), np.zeros(67))
@@ -252,7 +238,7 @@ def test_the_bogus_packed_params_of_the_report_never_reach_a_step():
 
 
 def test_views_out_of_order_or_of_another_dtype_are_refused():
-    packed = pack_params(small_case()[1])
+    packed = pack_params(small_case("float64")[1])
     swapped = (packed[1], packed[0])
     with pytest.raises(InputTypeError, match="layer 1 W is not a view of flat"):
         PackedParams(swapped, packed.flat)
@@ -273,7 +259,7 @@ def test_a_buffer_that_is_not_an_array_is_refused():
 
 
 def test_flat_cannot_be_replaced_afterwards():
-    packed = pack_params(small_case()[1])
+    packed = pack_params(small_case("float64")[1])
     flat = packed.flat
     with pytest.raises(InputTypeError, match="packed_views"):
         packed.flat = np.zeros(flat.size)
@@ -311,7 +297,7 @@ def test_views_copies_and_pickles_are_still_accepted():
     ],
 )
 def test_train_refuses_what_is_not_an_optimizer(optimizer, words):
-    spec, params, x, labels = small_case()
+    spec, params, x, labels = small_case("float64")
     with pytest.raises(InputTypeError) as caught:
         mb.train(spec, params, x, labels, optimizer=optimizer)
     message = message_of(caught)
@@ -321,7 +307,7 @@ def test_train_refuses_what_is_not_an_optimizer(optimizer, words):
 
 
 def test_train_refuses_an_on_epoch_that_cannot_be_called_before_training():
-    spec, params, x, labels = small_case()
+    spec, params, x, labels = small_case("float64")
     opt = SGD(0.1, momentum=0.9)
     with pytest.raises(InputTypeError) as caught:
         mb.train(spec, params, x, labels, optimizer=opt, on_epoch=5)
@@ -332,7 +318,7 @@ def test_train_refuses_an_on_epoch_that_cannot_be_called_before_training():
 
 
 def test_train_still_calls_on_epoch():
-    spec, params, x, labels = small_case()
+    spec, params, x, labels = small_case("float64")
     seen = []
     _, history = mb.train(
         spec, params, x, labels, epochs=2, on_epoch=lambda e, loss: seen.append(e)
@@ -378,7 +364,7 @@ def test_train_stops_when_the_loss_is_no_longer_finite():
 
 def test_train_refuses_non_finite_parameters_after_the_last_step():
     """A step that blows up on the very last batch leaves a finite loss."""
-    spec, params, x, labels = small_case()
+    spec, params, x, labels = small_case("float64")
     opt = SGD(0.1)
     step = opt.step
     calls = []

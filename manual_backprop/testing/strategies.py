@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from hypothesis import strategies as st
 
-from ..params import LayerParams, Params
+from ..params import LayerParams, Params, init_params
 from ..spec import (
     DEFAULT_ELU_ALPHA,
     DEFAULT_NEGATIVE_SLOPE,
@@ -456,6 +456,22 @@ def labels_for(
             offset = draw(st.sampled_from(offsets))
             t[:, unit] = outputs[:, unit] + offset
     return t.astype(spec.dtype)
+
+
+def fixed_case(
+    dtype: str = "float32", widths: tuple[int, ...] = (4, 6, 3)
+) -> tuple[NetworkSpec, Params, np.ndarray, np.ndarray]:
+    """One seeded case, not a search: tanh hidden layers, a softmax output
+    with categorical cross-entropy, a batch of 5 with one-hot labels.  For
+    tests that need a concrete network rather than a drawn one."""
+    depth = len(widths) - 1
+    names = ("tanh",) * (depth - 1) + ("softmax",)
+    acts = tuple(Activation(name) for name in names)
+    spec = NetworkSpec(widths, acts, "categorical_crossentropy", dtype)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(5, widths[0])).astype(dtype)
+    labels = np.eye(widths[-1], dtype=dtype)[rng.integers(0, widths[-1], size=5)]
+    return spec, init_params(spec, seed=1), x, labels
 
 
 def _finite_case(case: Case) -> bool:
